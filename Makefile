@@ -1,0 +1,27 @@
+# The two front-door commands: `make demo` (the whole DAG on the offline demo) and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+CORES ?= 8
+
+.PHONY: demo test lint clean-results
+
+$(BIN)/.ccrk-installed: pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[test]"
+	touch $@
+
+demo: $(BIN)/.ccrk-installed
+	$(BIN)/snakemake --cores $(CORES) results/xflickrco_table.csv results/xflickrco_mrv.csv
+	cat results/xflickrco_table.md
+
+test: $(BIN)/.ccrk-installed
+	$(BIN)/python -m pytest -q
+
+lint: $(BIN)/.ccrk-installed
+	$(BIN)/snakemake --lint
+	$(BIN)/snakefmt --check Snakefile rules/
+
+clean-results:
+	rm -rf results logs resources .snakemake

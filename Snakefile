@@ -1,0 +1,35 @@
+# ccrk: CCRK cross-lingual cross-modal retrieval, from raw data to per-language tables.
+# Default config: the embedded offline demo. Paper settings: --configfile config/paper.yaml
+
+
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+validate(config, "config/schema.yaml")
+
+
+include: "rules/common.smk"
+include: "rules/demo.smk"
+include: "rules/translate.smk"
+include: "rules/annotations.smk"
+include: "rules/pretrain.smk"
+include: "rules/finetune.smk"
+include: "rules/evaluate.smk"
+
+
+localrules:
+    all,
+    pretrain_corpus,
+    xflickrco_table,
+    xflickrco_mrv,
+
+
+rule all:
+    input:
+        "results/xflickrco_table.csv",
+        "results/xflickrco_mrv.csv",

@@ -1,0 +1,5 @@
+import sys
+
+from ccrk.cli import main
+
+sys.exit(main())

@@ -1,0 +1,164 @@
+"""`python -m ccrk`: the pipeline's operations without Snakemake, one subcommand per rule kind."""
+
+import argparse
+import logging
+import sys
+
+import yaml
+
+from ccrk.jobs import go_offline, setup_logging
+
+log = logging.getLogger("ccrk.cli")
+
+
+def _config(path: str) -> dict:
+    with open(path, encoding="utf-8") as f:
+        return yaml.safe_load(f) or {}
+
+
+def _demo_data(a):
+    from ccrk.demo.dataset import write_demo_dataset
+
+    demo = {k: v for k, v in _config(a.config).get("demo", {}).items() if k not in ("enabled", "out_dir")}
+    print(write_demo_dataset(a.out_dir, **demo))
+
+
+def _translate(a):
+    from ccrk.translate import build_translator, translate_shard
+
+    translator = build_translator(a.backend, a.model, a.batch_size)
+    translate_shard(a.captions, a.out, a.shard, a.shards, translator, a.source, a.targets.split(","), a.batch_size)
+
+
+def _corpus(a):
+    from ccrk.data.corpus import build_corpus
+
+    build_corpus(a.given, a.translations, a.out, a.languages.split(","), a.report)
+
+
+def _tokenizer(a):
+    from ccrk.data.pretrain import read_corpus
+    from ccrk.tokenizer import train_tokenizer
+
+    items = read_corpus(a.corpus, a.languages.split(","))
+    train_tokenizer((c for item in items for c in item.captions), a.out, a.vocab_size)
+
+
+def _pretrain(a):
+    from ccrk.config import PretrainConfig, from_dict
+    from ccrk.pretrain import run_pretraining
+    from ccrk.train import default_device
+
+    cfg = _config(a.config)
+    train = {**cfg.get("pretrain", {}), "languages": cfg["languages"]["pretrain"]}
+    run_pretraining(a.corpus, a.image_root, a.tokenizer, a.out, cfg["model"], from_dict(PretrainConfig, train, "pretrain"),
+                    device=default_device())
+
+
+def _finetune(a):
+    from ccrk.config import EvalConfig, FinetuneConfig, from_dict
+    from ccrk.finetune import run_finetuning
+    from ccrk.train import default_device
+
+    cfg = _config(a.config)
+    run_finetuning(a.init, a.tokenizer, a.train, a.valid, a.flickr_images, a.coco_images, a.out,
+                   from_dict(FinetuneConfig, cfg.get("finetune"), "finetune"),
+                   from_dict(EvalConfig, cfg.get("evaluate"), "evaluate"), log_path=a.summary, device=default_device())
+
+
+def _evaluate(a):
+    from ccrk.config import EvalConfig, from_dict
+    from ccrk.evaluate import evaluate_test_file
+    from ccrk.train import default_device
+
+    evaluate_test_file(a.model, a.tokenizer, a.test, a.flickr_images, a.coco_images, a.ranks, a.metrics,
+                       from_dict(EvalConfig, _config(a.config).get("evaluate"), "evaluate"), device=default_device())
+
+
+def _table(a):
+    from ccrk.tables import retrieval_table, write_table
+
+    langs, files = zip(*(item.split("=", 1) for item in a.metrics))
+    df = retrieval_table(dict(zip(langs, files)))
+    write_table(df, a.out, a.markdown)
+    print(df.to_string(index=False))
+
+
+def _mrv(a):
+    from ccrk.tables import mrv_table, write_table
+
+    langs, files = zip(*(item.split("=", 1) for item in a.ranks))
+    df = mrv_table(dict(zip(langs, files)))
+    write_table(df, a.out)
+    print(df.to_string(index=False))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m ccrk", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def cmd(name, fn, help_):
+        s = sub.add_parser(name, help=help_, description=help_)
+        s.set_defaults(fn=fn)
+        return s
+
+    s = cmd("demo-data", _demo_data, "write the synthetic multilingual demo dataset (rule demo_dataset)")
+    s.add_argument("--config", default="config/config.yaml")
+    s.add_argument("--out-dir", default="resources/demo")
+    s = cmd("translate", _translate, "translate one shard of captions (rule translate)")
+    s.add_argument("--captions", required=True, help="corpus lines with caption.<source>")
+    s.add_argument("--out", required=True)
+    s.add_argument("--shard", type=int, default=0)
+    s.add_argument("--shards", type=int, default=1)
+    s.add_argument("--backend", default="easynmt", choices=["lexicon", "easynmt"])
+    s.add_argument("--model", default="m2m_100_1.2B", help="m2m_100 directory or name, or the demo lexicon TSV")
+    s.add_argument("--source", default="en")
+    s.add_argument("--targets", default="id,es,ru,tr")
+    s.add_argument("--batch-size", type=int, default=16)
+    s = cmd("build-corpus", _corpus, "merge given and translated captions into corpus parts (rule pretrain_corpus)")
+    s.add_argument("--given", required=True)
+    s.add_argument("--translations", nargs="+", required=True)
+    s.add_argument("--out", nargs="+", required=True, help="corpus part files to write")
+    s.add_argument("--languages", default="zh,en,de,fr,ja,cs,id,es,ru,tr")
+    s.add_argument("--report")
+    s = cmd("train-tokenizer", _tokenizer, "train a sentencepiece XLM-R-style tokenizer (rule tokenizer)")
+    s.add_argument("--corpus", nargs="+", required=True)
+    s.add_argument("--out", required=True)
+    s.add_argument("--vocab-size", type=int, default=1000)
+    s.add_argument("--languages", default="zh,en,de,fr,ja,cs,id,es,ru,tr")
+    s = cmd("pretrain", _pretrain, "CCRK pretraining (rule pretrain)")
+    s.add_argument("--config", default="config/config.yaml", help="YAML with model, pretrain, languages")
+    s.add_argument("--corpus", nargs="+", required=True)
+    s.add_argument("--image-root", required=True)
+    s.add_argument("--tokenizer", required=True)
+    s.add_argument("--out", required=True)
+    s = cmd("finetune", _finetune, "retrieval fine-tuning with validation model selection (rule finetune_*)")
+    s.add_argument("--config", default="config/config.yaml", help="YAML with finetune, evaluate")
+    for name in ("init", "tokenizer", "train", "valid", "flickr-images", "coco-images", "out"):
+        s.add_argument(f"--{name}", required=True)
+    s.add_argument("--summary")
+    s = cmd("evaluate", _evaluate, "rank one test file: ranks CSV and metrics JSON (rule evaluate_*)")
+    s.add_argument("--config", default="config/config.yaml", help="YAML with evaluate")
+    for name in ("model", "tokenizer", "test", "flickr-images", "coco-images", "ranks", "metrics"):
+        s.add_argument(f"--{name}", required=True)
+    s = cmd("table", _table, "per-language table with the non-English average (rule *_table)")
+    s.add_argument("metrics", nargs="+", metavar="LANG=METRICS_JSON")
+    s.add_argument("--out", required=True)
+    s.add_argument("--markdown")
+    s = cmd("mrv", _mrv, "mean rank variance across languages (rule *_mrv)")
+    s.add_argument("ranks", nargs="+", metavar="LANG=RANKS_CSV")
+    s.add_argument("--out", required=True)
+    return p
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    go_offline()
+    setup_logging()
+    try:
+        args.fn(args)
+    except Exception as e:  # a clear one-line error and a non-zero exit, the traceback only in debug
+        log.debug("failed", exc_info=True)
+        print(f"ccrk {args.command}: error: {e}", file=sys.stderr)
+        return 1
+    return 0

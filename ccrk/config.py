@@ -1,0 +1,77 @@
+"""Stage configurations as dataclasses, built from the validated YAML config's plain dicts."""
+
+from dataclasses import MISSING, dataclass, field, fields, is_dataclass
+
+from ccrk.data.masking import MaskingConfig
+
+
+def from_dict(kind, d: dict | None, where: str):
+    """Build dataclass `kind` from a dict; nested dataclass fields recurse, lists become tuples, unknown keys fail."""
+    d = dict(d or {})
+    known = {f.name: f for f in fields(kind)}
+    unknown = set(d) - set(known)
+    if unknown:
+        raise ValueError(f"{where}: unknown key(s) {sorted(unknown)}; expected some of {sorted(known)}")
+    values = {}
+    for name, value in d.items():
+        factory = known[name].default_factory
+        if isinstance(value, dict) and factory is not MISSING and is_dataclass(factory()):
+            values[name] = from_dict(type(factory()), value, f"{where}.{name}")
+        else:
+            values[name] = tuple(value) if isinstance(value, list) else value
+    return kind(**values)
+
+
+@dataclass
+class ImageAugConfig:
+    crop_scale_min: float = 0.5  # RandomResizedCrop lower scale (0.2 pretraining, 0.5 fine-tuning)
+    hflip: bool = True  # off for data whose captions name left and right
+    randaugment: bool = True  # RandAugment(2, 7), the ALBEF recipe
+
+
+@dataclass
+class PretrainConfig:
+    languages: tuple[str, ...] = ("zh", "en", "de", "fr", "ja", "cs", "id", "es", "ru", "tr")  # K captions per image
+    batch_size: int = 64  # images per GPU; each brings K captions
+    epochs: int = 30
+    lr: float = 1e-4
+    lr_mult: float = 2.0  # newly initialised parameters learn twice as fast
+    weight_decay: float = 0.01
+    warmup: float = 0.03006253  # fraction of all steps (< 1) or steps (>= 1)
+    grad_clip: float = 1.0
+    max_tokens: int = 40  # tokens per caption, <s> and </s> included
+    max_words: int = 40  # pre_caption word cut
+    caption_num: int = 0  # 0: all K languages (CCRK); c > 0: c random languages per image (1 = CCLM-style)
+    sample_type: int = 1  # hard-positive language sampler: 0 uniform, 1 inverse probability, 2 inverse similarity
+    divisor: float | None = None  # 1-to-K loss divisor: None = K (the code), negative = none
+    masking: MaskingConfig = field(default_factory=MaskingConfig)
+    augment: ImageAugConfig = field(default_factory=lambda: ImageAugConfig(crop_scale_min=0.2))
+    seed: int = 42
+    save_every: int = 10000  # optimizer steps between resumable checkpoints
+    num_workers: int = 4  # DataLoader workers per process
+
+
+@dataclass
+class FinetuneConfig:
+    batch_size: int = 8  # (image, caption) pairs per GPU
+    epochs: int = 10
+    lr: float = 3e-5
+    weight_decay: float = 0.01
+    warmup: float = 0.1
+    grad_clip: float = 1.0
+    max_tokens: int = 80
+    max_words: int = 80
+    start_eval: int = 7  # first epoch (0-based) evaluated on the validation set for model selection
+    augment: ImageAugConfig = field(default_factory=ImageAugConfig)
+    seed: int = 42
+    save_every: int = 10000
+    num_workers: int = 4
+
+
+@dataclass
+class EvalConfig:
+    k_test: int = 128  # ITC candidates re-ranked by ITM per query
+    batch_size: int = 64  # images or texts per encoder pass
+    fusion_batch_size: int = 256  # (query, candidate) pairs per fusion pass
+    max_tokens: int = 80
+    max_words: int = 80

@@ -1,0 +1,44 @@
+"""Pretraining corpus builder: given captions + translations -> `{"caption", "image_path"}` shards."""
+
+import logging
+
+from ccrk.errors import DataError
+from ccrk.io import iter_jsonl, write_json, write_jsonl
+
+log = logging.getLogger("ccrk.corpus")
+
+
+def build_corpus(given_path, translation_paths, out_paths, languages, report_path=None) -> dict:
+    """Merge translations (line-aligned shards, in shard order) into the given captions and split round-robin.
+
+    Items missing a chosen language (or with it empty) are dropped and counted per language, never silently.
+    """
+    translated = {}
+    for path in translation_paths:
+        for line, obj in iter_jsonl(path):
+            if not isinstance(obj.get("line"), int) or not isinstance(obj.get("translations"), dict):
+                raise DataError(path, line, "line/translations", "expected {'line': int, 'translations': {...}}")
+            translated[obj["line"]] = obj["translations"]
+    parts = [[] for _ in out_paths]
+    dropped = {lang: 0 for lang in languages}
+    kept = n_dropped = 0
+    for line, obj in iter_jsonl(given_path):
+        captions = {**obj.get("caption", {}), **translated.get(line, {})}
+        missing = [lang for lang in languages if not str(captions.get(lang, "")).strip()]
+        for lang in missing:
+            dropped[lang] += 1
+        if missing:
+            n_dropped += 1
+            continue
+        if not isinstance(obj.get("image_path"), str):
+            raise DataError(given_path, line, "image_path", "expected a relative path string")
+        parts[kept % len(parts)].append({"caption": {lang: captions[lang] for lang in languages},
+                                         "image_path": obj["image_path"]})
+        kept += 1
+    for path, records in zip(out_paths, parts):
+        write_jsonl(path, records)
+    report = {"kept": kept, "dropped": n_dropped, "dropped_missing_language": dropped, "parts": len(out_paths), "languages": list(languages)}
+    if report_path:
+        write_json(report_path, report)
+    log.info("corpus: %s", report)
+    return report

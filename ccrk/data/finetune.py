@@ -1,0 +1,31 @@
+"""Retrieval fine-tuning data: one item per (image, caption); `idx` marks captions of the same image."""
+
+import torch
+from PIL import Image
+from torch.utils.data import Dataset
+
+from ccrk.data.text import pre_caption
+
+
+class RetrievalTrainDataset(Dataset):
+    def __init__(self, items, transform):
+        self.items, self.transform = items, transform  # RetrievalTrainItem(image_path, caption, image_idx, line)
+
+    def __len__(self):
+        return len(self.items)
+
+    def __getitem__(self, i):
+        item = self.items[i]
+        with Image.open(item.image_path) as im:
+            return self.transform(im.convert("RGB")), item.caption, item.image_idx
+
+
+class RetrievalCollator:
+    def __init__(self, tokenizer, max_tokens: int, max_words: int):
+        self.tok, self.max_tokens, self.max_words = tokenizer, max_tokens, max_words
+
+    def __call__(self, batch):
+        texts = [pre_caption(b[1], self.max_words) for b in batch]
+        enc = self.tok(texts, padding="longest", truncation=True, max_length=self.max_tokens, return_tensors="pt")
+        return {"images": torch.stack([b[0] for b in batch]), "input_ids": enc["input_ids"],
+                "attention_mask": enc["attention_mask"], "idx": torch.tensor([b[2] for b in batch])}

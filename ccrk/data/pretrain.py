@@ -1,0 +1,78 @@
+"""Pretraining corpus (SPEC §5.1): `{"caption": {lang: text}, "image_path": ...}` lines, K captions per image.
+
+Collation is image-major: text b*K + k is image b in language k, as the 1-to-K loss expects.
+"""
+
+import random
+from dataclasses import dataclass
+
+import torch
+from PIL import Image
+from torch.utils.data import Dataset
+
+from ccrk.data.paths import join_under
+from ccrk.data.masking import MaskingConfig, mask_batch
+from ccrk.data.text import pre_caption
+from ccrk.errors import DataError
+from ccrk.io import iter_jsonl
+
+
+@dataclass
+class CorpusItem:
+    image_path: str  # relative to the image root
+    captions: list[str]  # one per chosen language, in the chosen order
+
+
+def read_corpus(paths, languages: list[str]) -> list[CorpusItem]:
+    """Read corpus shards; every line must carry every chosen language (the builder filtered the rest)."""
+    items = []
+    for path in paths:
+        for line, obj in iter_jsonl(path):
+            caption = obj.get("caption")
+            if not isinstance(caption, dict):
+                raise DataError(path, line, "caption", f"expected an object {{lang: text}}, got {caption!r:.60}")
+            missing = [lang for lang in languages if not isinstance(caption.get(lang), str) or not caption[lang].strip()]
+            if missing:
+                raise DataError(path, line, f"caption.{missing[0]}", f"missing or empty caption (languages {missing})")
+            if not isinstance(obj.get("image_path"), str):
+                raise DataError(path, line, "image_path", "expected a relative path string")
+            items.append(CorpusItem(obj["image_path"], [caption[lang] for lang in languages]))
+    return items
+
+
+class PretrainDataset(Dataset):
+    def __init__(self, items: list[CorpusItem], image_root, transform):
+        self.items, self.image_root, self.transform = items, image_root, transform
+
+    def __len__(self):
+        return len(self.items)
+
+    def __getitem__(self, i):
+        item = self.items[i]
+        with Image.open(join_under(self.image_root, item.image_path)) as im:
+            image = self.transform(im.convert("RGB"))
+        return image, item.captions
+
+
+class PretrainCollator:
+    """Stack images; tokenise the B*K captions image-major; mask them for MLM (SPEC §3.5)."""
+
+    def __init__(self, tokenizer, max_tokens: int, max_words: int, masking: MaskingConfig, caption_num: int = 0,
+                 seed: int = 0):
+        self.tok, self.max_tokens, self.max_words, self.masking = tokenizer, max_tokens, max_words, masking
+        self.caption_num = caption_num  # >0: keep that many random languages per image (CCLM-style with 1)
+        self.rng = random.Random(seed)
+
+    def __call__(self, batch):
+        images = torch.stack([b[0] for b in batch])
+        texts = []
+        for _, captions in batch:
+            if self.caption_num:  # random subset, kept in the configured language order
+                captions = [captions[i] for i in sorted(self.rng.sample(range(len(captions)), self.caption_num))]
+            texts.extend(pre_caption(c, self.max_words) for c in captions)
+        enc = self.tok(texts, padding="longest", truncation=True, max_length=self.max_tokens, return_tensors="pt")
+        masked_ids, masked_pos, masked_labels = mask_batch(
+            enc["input_ids"], enc["attention_mask"], self.rng, self.tok.mask_token_id, len(self.tok), self.masking)
+        return {"images": images, "input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"],
+                "masked_ids": masked_ids, "masked_pos": masked_pos, "masked_labels": masked_labels,
+                "k": len(texts) // len(batch)}

@@ -1,0 +1,32 @@
+"""Image transforms of SPEC §5.3, with CLIP normalisation; augmentations are switchable.
+
+The demo's captions name positions (left/right), so its config turns flipping off: a flip would
+make "at the left" wrong.
+"""
+
+from torchvision.transforms import v2 as T
+import torch
+
+CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
+CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
+
+
+def _to_normalised_tensor():
+    return [T.ToImage(), T.ToDtype(torch.float32, scale=True), T.Normalize(CLIP_MEAN, CLIP_STD)]
+
+
+def train_transform(image_res: int, crop_scale_min: float = 0.5, hflip: bool = True, randaugment: bool = True):
+    """RandomResizedCrop (bicubic) -> optional flip -> optional RandAugment(2, 7) -> tensor -> CLIP norm."""
+    steps = [T.RandomResizedCrop(image_res, scale=(crop_scale_min, 1.0), interpolation=T.InterpolationMode.BICUBIC,
+                                 antialias=True)]
+    if hflip:
+        steps.append(T.RandomHorizontalFlip())
+    if randaugment:
+        steps.append(T.RandAugment(num_ops=2, magnitude=7))
+    return T.Compose(steps + _to_normalised_tensor())
+
+
+def eval_transform(image_res: int):
+    """Resize to a square (bicubic) -> tensor -> CLIP norm."""
+    return T.Compose([T.Resize((image_res, image_res), interpolation=T.InterpolationMode.BICUBIC, antialias=True)]
+                     + _to_normalised_tensor())

@@ -1,0 +1,186 @@
+"""Write the synthetic demo dataset in the real IGLUE / pretraining-corpus file formats.
+
+Layout under `out_dir`:
+  images/cc3m/{i:06d}.jpg, images/flickr30k-images/{id}.jpg, images/val2014/COCO_val2014_{id:012d}.jpg
+  iglue/datasets/flickr30k/annotations/{train,valid,test}_ann.jsonl   English, several captions per image
+  iglue/datasets/xFlickrCO/annotations/{lang}/test.jsonl              one caption, same images everywhere
+  iglue/datasets/xFlickrCO/annotations/{lang}/train_{N}.jsonl         few-shot, non-English test languages
+  pretrain/given.jsonl                                                {"caption": {lang: text}, "image_path"}
+  lexicon.tsv                                                         en -> id, es, ru, tr phrase table
+Every random draw comes from a string-seeded random.Random, so one seed gives byte-identical files.
+"""
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from ccrk.demo.captions import describe, lexicon_entries
+from ccrk.demo.scenes import Scene, draw_scene, sample_scene
+from ccrk.demo.vocabulary import LEXICON_LANGUAGES, VOCAB
+from ccrk.io import atomic_open, atomic_path, write_jsonl
+
+FLICKR_DIR = "flickr30k-images"
+COCO_DIR = "val2014"
+PRETRAIN_DIR = "cc3m"
+JPEG_QUALITY = 95
+COCO_MAX_ID = 581929  # largest COCO val2014 image id, so demo ids look like real ones
+MAX_CAPTION_TRIES = 50  # redraws to find distinct captions of one image before accepting a duplicate
+
+
+@dataclass(frozen=True)
+class DemoImage:
+    key: str  # "{split}:{index}": seeds the scene, the drawing and the captions
+    id: str | int  # Flickr-like ids are digit strings, COCO-like ids are ints (as in xFlickrCO)
+    img_path: str  # IGLUE img_path (file name) or pretraining image_path (relative to images/)
+    scene: Scene
+
+
+def _unique_flickr_ids(rng: random.Random, n: int, taken: set[str]) -> list[str]:
+    """Random 8-10 digit ids (no leading zero), unique among themselves and `taken`."""
+    ids = []
+    while len(ids) < n:
+        digits = rng.randint(8, 10)
+        id_ = str(rng.randrange(10 ** (digits - 1), 10**digits))
+        if id_ not in taken:
+            taken.add(id_)
+            ids.append(id_)
+    return ids
+
+
+def _make_images(seed: int, split: str, ids: list, path_of: Callable[[Any], str], image_size: int,
+                 image_root: Path) -> list[DemoImage]:
+    """Sample, draw and save one image per id; path_of(id) is its path relative to image_root."""
+    images = []
+    for i, id_ in enumerate(ids):
+        key = f"{split}:{i}"
+        rng = random.Random(f"{seed}:scene:{key}")
+        scene = sample_scene(rng)
+        rel = path_of(id_)
+        _save_jpeg(draw_scene(scene, image_size, rng), image_root / rel)
+        images.append(DemoImage(key, id_, Path(rel).name if split != "pretrain" else rel, scene))
+    return images
+
+
+def _save_jpeg(image: Image.Image, path: Path) -> None:
+    with atomic_path(path) as tmp:
+        image.save(tmp, format="JPEG", quality=JPEG_QUALITY)
+
+
+def _caption(seed: int, image: DemoImage, lang: str, tag: str) -> str:
+    return describe(image.scene, lang, random.Random(f"{seed}:caption:{image.key}:{lang}:{tag}"))
+
+
+def _distinct_captions(seed: int, image: DemoImage, lang: str, n: int) -> list[str]:
+    """n captions of one image, distinct where the scene allows that many (a one-object scene may not)."""
+    captions: list[str] = []
+    for attempt in range(n * MAX_CAPTION_TRIES):
+        caption = _caption(seed, image, lang, str(attempt))
+        if caption not in captions or attempt >= (n - 1) * MAX_CAPTION_TRIES:
+            captions.append(caption)
+        if len(captions) == n:
+            break
+    return captions
+
+
+def _record(sentences: list[str], image: DemoImage) -> dict:
+    return {"sentences": sentences, "id": image.id, "img_path": image.img_path}  # IGLUE key order
+
+
+def _by_str_id(images: list[DemoImage]) -> list[DemoImage]:
+    return sorted(images, key=lambda im: str(im.id))  # the real files are sorted by id as a string
+
+
+def write_demo_dataset(out_dir, *, seed: int, image_size: int, n_pretrain: int, n_train: int, n_valid: int,
+                       n_test: int, fewshot_sizes: list[int], captions_per_train_image: int = 5,
+                       test_languages=("de", "en", "es", "id", "ja", "ru", "tr", "zh"),
+                       given_languages=("en", "zh", "ja", "de", "fr", "cs")) -> dict:
+    """Write the whole demo dataset under out_dir (see the module docstring); return the counts."""
+    for lang in (*test_languages, *given_languages):
+        if lang not in VOCAB:
+            raise ValueError(f"unknown demo language {lang!r}; expected one of {sorted(VOCAB)}")
+    counts = {"n_pretrain": n_pretrain, "n_train": n_train, "n_valid": n_valid, "n_test": n_test}
+    for name, n in counts.items():
+        if n < 0:
+            raise ValueError(f"{name} must be >= 0, got {n}")
+    if any(n < 1 for n in fewshot_sizes):
+        raise ValueError(f"fewshot_sizes must be positive, got {fewshot_sizes}")
+    if captions_per_train_image < 1:
+        raise ValueError(f"captions_per_train_image must be >= 1, got {captions_per_train_image}")
+    if image_size < 12:
+        raise ValueError(f"image_size must be >= 12 pixels (4 per grid cell), got {image_size}")
+
+    out = Path(out_dir)
+    image_root = out / "images"
+    annotations = out / "iglue" / "datasets"
+    n_test_flickr, n_test_coco = (n_test + 1) // 2, n_test // 2
+    n_fewshot = max(fewshot_sizes, default=0)
+
+    # ids first, in a fixed order, so the test set does not change when only the training sizes do
+    id_rng = random.Random(f"{seed}:ids")
+    taken: set[str] = set()
+    test_flickr_ids = _unique_flickr_ids(id_rng, n_test_flickr, taken)
+    fewshot_ids = _unique_flickr_ids(id_rng, n_fewshot, taken)
+    valid_ids = _unique_flickr_ids(id_rng, n_valid, taken)
+    train_ids = _unique_flickr_ids(id_rng, n_train, taken)
+    coco_ids = id_rng.sample(range(1, COCO_MAX_ID + 1), n_test_coco)  # random order, like the real COCO half
+
+    flickr_path = lambda id_: f"{FLICKR_DIR}/{id_}.jpg"  # noqa: E731
+    coco_path = lambda id_: f"{COCO_DIR}/COCO_val2014_{id_:012d}.jpg"  # noqa: E731
+    test_flickr = _make_images(seed, "test_flickr", test_flickr_ids, flickr_path, image_size, image_root)
+    test_coco = _make_images(seed, "test_coco", coco_ids, coco_path, image_size, image_root)
+    fewshot = _make_images(seed, "fewshot", fewshot_ids, flickr_path, image_size, image_root)
+    valid = _make_images(seed, "valid", valid_ids, flickr_path, image_size, image_root)
+    train = _make_images(seed, "train", train_ids, flickr_path, image_size, image_root)
+    pretrain_path = lambda i: f"{PRETRAIN_DIR}/{i:06d}.jpg"  # noqa: E731
+    pretrain = _make_images(seed, "pretrain", list(range(n_pretrain)), pretrain_path, image_size, image_root)
+
+    # Flickr30K: English only, several captions per image
+    flickr_records = {}
+    for split, images in (("train", train), ("valid", valid), ("test", test_flickr)):
+        records = [_record(_distinct_captions(seed, im, "en", captions_per_train_image), im)
+                   for im in _by_str_id(images)]
+        write_jsonl(annotations / "flickr30k" / "annotations" / f"{split}_ann.jsonl", records)
+        flickr_records[split] = records
+
+    # xFlickrCO test: Flickr half (sorted by id string), then COCO half; en reuses the first Flickr30K caption
+    test_images = _by_str_id(test_flickr) + test_coco
+    first_en = {r["id"]: r["sentences"][0] for r in flickr_records["test"]}
+    for lang in test_languages:
+        records = []
+        for im in test_images:
+            is_flickr = isinstance(im.id, str)
+            caption = first_en[im.id] if lang == "en" and is_flickr else _caption(seed, im, lang, "test")
+            records.append(_record([caption], im))
+        write_jsonl(annotations / "xFlickrCO" / "annotations" / lang / "test.jsonl", records)
+
+    # few-shot: the first N pool images, so a smaller file is a subset of a bigger one
+    for lang in (lang for lang in test_languages if lang != "en"):
+        for n in fewshot_sizes:
+            records = [_record([_caption(seed, im, lang, "fewshot")], im) for im in _by_str_id(fewshot[:n])]
+            write_jsonl(annotations / "xFlickrCO" / "annotations" / lang / f"train_{n}.jsonl", records)
+
+    # pretraining: one rng state per image for all languages, so the captions are parallel "translations"
+    given = []
+    for im in pretrain:
+        caption = {lang: describe(im.scene, lang, random.Random(f"{seed}:caption:{im.key}:given"))
+                   for lang in given_languages}
+        given.append({"caption": caption, "image_path": im.img_path})
+    write_jsonl(out / "pretrain" / "given.jsonl", given)
+
+    rows = lexicon_entries()
+    columns = ("en", *LEXICON_LANGUAGES)
+    with atomic_open(out / "lexicon.tsv") as f:
+        f.write("\t".join(columns) + "\n")
+        for row in rows:
+            f.write("\t".join(row[c] for c in columns) + "\n")
+
+    return {
+        "pretrain": len(pretrain), "train": len(train), "valid": len(valid), "test": len(test_images),
+        "test_flickr": len(test_flickr), "test_coco": len(test_coco), "fewshot_pool": len(fewshot),
+        "images": len(pretrain) + len(train) + len(valid) + len(test_images) + len(fewshot),
+        "lexicon_rows": len(rows),
+    }

@@ -1,0 +1,38 @@
+"""What every Snakemake job script does first: offline hub, logging into the rule's log, CPU threads."""
+
+import contextlib
+import logging
+import os
+import sys
+
+from ccrk.train import cpu_threads
+
+OFFLINE_ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+
+
+def go_offline() -> None:
+    """Never let transformers look up a hub: offline lookups otherwise retry for about 50 s."""
+    for key, value in OFFLINE_ENV.items():
+        os.environ.setdefault(key, value)
+
+
+def setup_logging(log_path: str | None = None, level=logging.INFO) -> None:
+    handlers = [logging.StreamHandler(sys.stderr)]
+    if log_path:
+        handlers.append(logging.FileHandler(log_path, mode="w", encoding="utf-8"))
+    logging.basicConfig(level=level, format="%(asctime)s %(name)s %(levelname)s %(message)s", handlers=handlers,
+                        force=True)
+
+
+@contextlib.contextmanager
+def snakemake_job(smk):
+    """Run a rule's body with its log file, its thread count, and every failure written to the log."""
+    go_offline()
+    setup_logging(smk.log[0] if smk.log else None)
+    cpu_threads(smk.threads)
+    log = logging.getLogger(f"ccrk.rule.{smk.rule}")
+    try:
+        yield log
+    except Exception:
+        log.exception("rule %s failed", smk.rule)
+        raise

@@ -1,0 +1,129 @@
+"""CCRK / CCLM objectives (SPEC §3): 1-to-K contrastive, ITC, ITM with hard samples, MLM.
+
+Plain functions over features, similarities and logits; none of them imports the model. Texts of a
+1-to-K batch are image-major: text b*K + k is image b in language k.
+"""
+
+import torch
+import torch.nn.functional as F
+
+_EPS = 1e-5  # the original adds this to sampling weights so that no row is all zero
+
+
+def one_to_k_contrastive_loss(
+    image_feat: torch.Tensor, text_feat: torch.Tensor, temp, k: int, divisor: float | None = None
+) -> torch.Tensor:
+    """1-to-K contrastive loss (SPEC §3.3): every image meets all K captions of every image.
+
+    image_feat [N, D] and text_feat [N*K, D] are L2-normalised (already gathered across ranks).
+    i2t sums the log-probabilities of the K own captions over a softmax over all N*K texts; t2i is
+    a plain CE over the N images per text; the mean of both is divided by `divisor` (None: K, as
+    the code's `need_divm=0`; a negative value: no division).
+    """
+    n = image_feat.shape[0]
+    if text_feat.shape[0] != n * k:
+        raise ValueError(f"text_feat has {text_feat.shape[0]} rows, expected N*K = {n}*{k}")
+    if divisor == 0:
+        raise ValueError("divisor must be None (K), positive, or negative (no division)")
+    logits = image_feat @ text_feat.t() / temp  # [N, N*K]
+    own = torch.arange(n, device=logits.device).repeat_interleave(k)  # image of each text
+    i2t_logp = logits.log_softmax(dim=1)
+    positives = own.view(n, k) * k + torch.arange(k, device=logits.device)  # [N, K] text indices
+    loss_i2t = -i2t_logp.gather(1, positives).sum(dim=1).mean()
+    loss_t2i = F.cross_entropy(logits.t(), own)
+    d = float(k) if divisor is None else (float(divisor) if divisor > 0 else 1.0)
+    return (loss_i2t + loss_t2i) / 2 / d
+
+
+def image_text_contrastive_loss(
+    image_feat: torch.Tensor, text_feat: torch.Tensor, temp, idx: torch.Tensor | None = None
+) -> torch.Tensor:
+    """CCLM ITC (SPEC §3.2): symmetric InfoNCE; with `idx`, every pair of the same image is positive."""
+    logits = image_feat @ text_feat.t() / temp  # [N, N]
+    if idx is None:
+        target = torch.arange(logits.shape[0], device=logits.device)
+        return (F.cross_entropy(logits, target) + F.cross_entropy(logits.t(), target)) / 2
+    idx = idx.view(-1, 1)
+    pos = (idx == idx.t()).float()
+    pos = pos / pos.sum(dim=1, keepdim=True)  # soft targets, row-normalised
+    loss_i2t = -(F.log_softmax(logits, dim=1) * pos).sum(dim=1).mean()
+    loss_t2i = -(F.log_softmax(logits.t(), dim=1) * pos).sum(dim=1).mean()
+    return (loss_i2t + loss_t2i) / 2
+
+
+def hard_negative_indices(
+    sim_i2t: torch.Tensor, sim_t2i: torch.Tensor, same_image: torch.Tensor, generator=None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """CCLM hard negatives (SPEC §3.4): one multinomial call per direction over the whole batch.
+
+    sim_i2t [B, T] and sim_t2i [T, B] are temperature-scaled similarities; same_image [B, T] marks
+    pairs that must never be drawn as negatives. Returns (negative text per image [B],
+    negative image per text [T]).
+    """
+    with torch.no_grad():
+        w_i2t = (F.softmax(sim_i2t.float(), dim=1) + _EPS).masked_fill(same_image, 0)
+        w_t2i = (F.softmax(sim_t2i.float(), dim=1) + _EPS).masked_fill(same_image.t(), 0)
+        _check_rows(w_i2t, "image", "text")
+        _check_rows(w_t2i, "text", "image")
+        neg_text = torch.multinomial(w_i2t, 1, generator=generator).squeeze(1)
+        neg_image = torch.multinomial(w_t2i, 1, generator=generator).squeeze(1)
+    return neg_text, neg_image
+
+
+def _check_rows(weights: torch.Tensor, row: str, col: str) -> None:
+    if (weights.sum(dim=1) <= 0).any():
+        raise ValueError(f"a {row} has no possible negative {col}: the batch needs at least two distinct images")
+
+
+def hard_positive_languages(
+    sim_i2t: torch.Tensor, k: int, sample_type: int = 1, generator=None
+) -> torch.Tensor:
+    """CCRK hard-positive language sampler (SPEC §3.4 step 1), vectorised over the batch.
+
+    sim_i2t [B, B*K] holds the temperature-scaled local similarities (image-major texts). Type 1
+    (default) draws language k of image b with probability proportional to M - softmax weight of
+    its own caption, type 2 to max(s) - s, type 0 uniformly. Returns the chosen text index b*K+k.
+    """
+    b = sim_i2t.shape[0]
+    with torch.no_grad():
+        own = sim_i2t.float().view(b, b, k)[torch.arange(b), torch.arange(b)]  # [B, K] own-caption sims
+        if sample_type == 0:
+            weights = torch.ones_like(own)
+        elif sample_type == 1:
+            w = F.softmax(sim_i2t.float(), dim=1) + _EPS
+            weights = w.max() + _EPS - w.view(b, b, k)[torch.arange(b), torch.arange(b)]
+        elif sample_type == 2:
+            weights = sim_i2t.float().max() + _EPS - own
+        else:
+            raise ValueError(f"sample_type must be 0, 1 or 2, got {sample_type}")
+        lang = torch.multinomial(weights, 1, generator=generator).squeeze(1)
+    return torch.arange(b, device=sim_i2t.device) * k + lang.to(sim_i2t.device)
+
+
+def one_to_k_hard_samples(
+    sim_i2t: torch.Tensor, k: int, sample_type: int = 1, generator=None
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """CCRK ITM sampling (SPEC §3.4): hard positive text per image, then negatives for those pairs.
+
+    Returns (positive text [B], negative image for the positive text [B], negative text [B]); the
+    negative text may be in any language, never one of the image's own K captions.
+    """
+    b = sim_i2t.shape[0]
+    pos_text = hard_positive_languages(sim_i2t, k, sample_type, generator)
+    text_image = torch.arange(b, device=sim_i2t.device).repeat_interleave(k)  # [B*K]
+    same_image = text_image.view(1, -1) == torch.arange(b, device=sim_i2t.device).view(-1, 1)  # [B, B*K]
+    neg_text, neg_image_all = hard_negative_indices(sim_i2t, sim_i2t.t(), same_image, generator)
+    return pos_text, neg_image_all[pos_text], neg_text
+
+
+def itm_loss(itm_logits: torch.Tensor, n_pos: int) -> torch.Tensor:
+    """2-way CE over fused pairs laid out as [n_pos positives; the rest negatives] (label 1 = match)."""
+    labels = torch.zeros(itm_logits.shape[0], dtype=torch.long, device=itm_logits.device)
+    labels[:n_pos] = 1
+    return F.cross_entropy(itm_logits, labels)
+
+
+def mlm_loss(token_logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """CE over the vocabulary at the masked positions; label -100 (padding) is ignored."""
+    return F.cross_entropy(token_logits.reshape(-1, token_logits.shape[-1]).float(), labels.reshape(-1),
+                           ignore_index=-100)

@@ -1,0 +1,140 @@
+"""The CCRK model (SPEC §2): Swin + XLM-R text layers + fusion layers, contrastive/ITM/MLM heads."""
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers import XLMRobertaConfig, XLMRobertaModel
+
+from ccrk import losses
+from ccrk.distributed import all_gather_with_grad
+from ccrk.models.config import CCRKConfig
+from ccrk.models.fusion import FusionEncoder
+from ccrk.models.vision import VisionEncoder
+
+
+class MLMHead(nn.Module):
+    """BERT's prediction head; the decoder is tied to the word embeddings (SPEC §2.2)."""
+
+    def __init__(self, hidden: int, vocab_size: int, eps: float, word_embeddings: nn.Embedding):
+        super().__init__()
+        self.dense = nn.Linear(hidden, hidden)
+        self.LayerNorm = nn.LayerNorm(hidden, eps=eps)
+        self.bias = nn.Parameter(torch.zeros(vocab_size))
+        self.word_embeddings = [word_embeddings]  # a list, so the tied weight is not registered twice
+
+    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+        x = self.LayerNorm(F.gelu(self.dense(hidden)))
+        return x @ self.word_embeddings[0].weight.t() + self.bias
+
+
+@dataclass
+class TextStates:
+    hidden: torch.Tensor  # [N, L, H] output of the text-only layers (input of the fusion layers)
+    mask: torch.Tensor  # [N, L] attention mask
+    feat: torch.Tensor  # [N, embed_dim] L2-normalised contrastive feature
+
+
+@dataclass
+class ImageStates:
+    tokens: torch.Tensor  # [N, 1 + patches, vision width]
+    feat: torch.Tensor  # [N, embed_dim] L2-normalised contrastive feature
+
+
+class CCRKModel(nn.Module):
+    def __init__(self, cfg: CCRKConfig):
+        super().__init__()
+        self.cfg = cfg
+        t = cfg.text
+        self.vision_encoder = VisionEncoder(cfg.vision)
+        xcfg = XLMRobertaConfig(
+            vocab_size=t.vocab_size, hidden_size=t.hidden_size, num_hidden_layers=t.num_text_layers,
+            num_attention_heads=t.num_attention_heads, intermediate_size=t.intermediate_size,
+            max_position_embeddings=t.max_position_embeddings, type_vocab_size=1, layer_norm_eps=t.layer_norm_eps,
+            hidden_dropout_prob=t.dropout, attention_probs_dropout_prob=t.dropout, pad_token_id=t.pad_token_id,
+            attn_implementation="sdpa",
+        )
+        self.text_encoder = XLMRobertaModel(xcfg, add_pooling_layer=False)
+        self.fusion_encoder = FusionEncoder(t.num_fusion_layers, t.hidden_size, t.num_attention_heads,
+                                            t.intermediate_size, cfg.vision.width, t.layer_norm_eps, t.dropout)
+        self.fusion_encoder.apply(self.text_encoder._init_weights)  # BERT init: N(0, 0.02), LayerNorm 1/0
+        self.vision_proj = nn.Linear(cfg.vision.width, cfg.embed_dim)
+        self.text_proj = nn.Linear(t.hidden_size, cfg.embed_dim)
+        self.temp = nn.Parameter(torch.tensor(cfg.temp))
+        self.itm_head = nn.Sequential(
+            nn.Linear(t.hidden_size, 2 * t.hidden_size), nn.LayerNorm(2 * t.hidden_size), nn.GELU(),
+            nn.Linear(2 * t.hidden_size, 2),
+        )
+        self.mlm_head = MLMHead(t.hidden_size, t.vocab_size, t.layer_norm_eps,
+                                self.text_encoder.embeddings.word_embeddings)
+
+    # -- encoders ---------------------------------------------------------------------------
+    def encode_image(self, images: torch.Tensor) -> ImageStates:
+        tokens = self.vision_encoder(images)
+        return ImageStates(tokens, F.normalize(self.vision_proj(tokens[:, 0]), dim=-1))
+
+    def text_hidden(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        # position ids start at 0 as in the original BertEmbeddings, not at padding_idx + 1 (SPEC §2.2)
+        pos = torch.arange(input_ids.shape[1], device=input_ids.device).expand_as(input_ids)
+        return self.text_encoder(input_ids=input_ids, attention_mask=attention_mask, position_ids=pos).last_hidden_state
+
+    def encode_text(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> TextStates:
+        hidden = self.text_hidden(input_ids, attention_mask)
+        return TextStates(hidden, attention_mask, F.normalize(self.text_proj(hidden[:, 0]), dim=-1))
+
+    def fuse(self, text_hidden, text_mask, image_tokens) -> torch.Tensor:
+        return self.fusion_encoder(text_hidden, text_mask, image_tokens)
+
+    def itm_logits(self, text_hidden, text_mask, image_tokens) -> torch.Tensor:
+        """Match / no-match logits [N, 2] of aligned (text, image) pairs, from the fused token 0."""
+        return self.itm_head(self.fuse(text_hidden, text_mask, image_tokens)[:, 0])
+
+    # -- objectives -------------------------------------------------------------------------
+    def _itm_from_samples(self, img: ImageStates, txt: TextStates, img_idx, txt_idx) -> torch.Tensor:
+        logits = self.itm_logits(txt.hidden[txt_idx], txt.mask[txt_idx], img.tokens[img_idx])
+        return losses.itm_loss(logits, n_pos=img_idx.shape[0] // 3)
+
+    def forward_pretrain(self, images, input_ids, attention_mask, masked_ids, masked_pos, masked_labels, k: int,
+                         sample_type: int = 1, divisor: float | None = None) -> dict[str, torch.Tensor]:
+        """CCRK step (SPEC §3.7): 1-to-K contrastive + ITM with hard positives + MLM on the sampled text.
+
+        Texts are image-major [B*K, L]: row b*K + k is image b in language k.
+        """
+        with torch.no_grad():
+            self.temp.clamp_(self.cfg.temp_min, self.cfg.temp_max)
+        img = self.encode_image(images)
+        txt = self.encode_text(input_ids, attention_mask)
+        loss_itc = losses.one_to_k_contrastive_loss(
+            all_gather_with_grad(img.feat), all_gather_with_grad(txt.feat), self.temp, k, divisor)
+        b = images.shape[0]
+        sim_i2t = img.feat.detach() @ txt.feat.detach().t() / self.temp.detach()  # local [B, B*K]
+        pos, neg_img, neg_txt = losses.one_to_k_hard_samples(sim_i2t, k, sample_type)
+        own = torch.arange(b, device=images.device)
+        loss_itm = self._itm_from_samples(img, txt, torch.cat([own, neg_img, own]), torch.cat([pos, pos, neg_txt]))
+        loss_mlm = self.mlm_loss(img.tokens, masked_ids[pos], attention_mask[pos], masked_pos[pos], masked_labels[pos])
+        return {"itc": loss_itc, "itm": loss_itm, "mlm": loss_mlm}
+
+    def mlm_loss(self, image_tokens, masked_ids, attention_mask, masked_pos, masked_labels) -> torch.Tensor:
+        hidden = self.fuse(self.text_hidden(masked_ids, attention_mask), attention_mask, image_tokens)
+        picked = hidden.gather(1, masked_pos.unsqueeze(-1).expand(-1, -1, hidden.shape[-1]))  # [B, M, H]
+        return losses.mlm_loss(self.mlm_head(picked), masked_labels)
+
+    def forward_finetune(self, images, input_ids, attention_mask, idx) -> dict[str, torch.Tensor]:
+        """Retrieval fine-tuning (SPEC §3.8): ITC with same-image positives + ITM with hard negatives."""
+        img = self.encode_image(images)
+        txt = self.encode_text(input_ids, attention_mask)
+        idx_all = all_gather_with_grad(idx)
+        loss_itc = losses.image_text_contrastive_loss(
+            all_gather_with_grad(img.feat), all_gather_with_grad(txt.feat), self.temp, idx_all)
+        sim = img.feat.detach() @ txt.feat.detach().t() / self.temp.detach()  # local [B, B]
+        same = idx.view(-1, 1) == idx.view(1, -1)
+        neg_txt, neg_img = losses.hard_negative_indices(sim, sim.t(), same)
+        own = torch.arange(images.shape[0], device=images.device)
+        loss_itm = self._itm_from_samples(img, txt, torch.cat([own, neg_img, own]), torch.cat([own, own, neg_txt]))
+        return {"itc": loss_itc, "itm": loss_itm}
+
+    def newly_initialised_parameters(self) -> set[str]:
+        """Names that get lr x lr_mult in pretraining: what the XLM-R / Swin checkpoints do not provide."""
+        prefixes = ("vision_proj.", "text_proj.", "itm_head.", "temp")
+        return {n for n, _ in self.named_parameters() if n.startswith(prefixes) or ".crossattention." in n}

@@ -1,0 +1,53 @@
+"""Model configuration: Swin image encoder, XLM-R text layers, fusion layers, heads."""
+
+from dataclasses import asdict, dataclass, field
+
+
+@dataclass
+class VisionConfig:
+    image_res: int = 224  # input side in pixels (384 for fine-tuning at paper scale)
+    patch_size: int = 4  # Swin patch embedding stride
+    embed_dim: int = 128  # width of the first Swin stage (Swin-B: 128)
+    depths: tuple[int, ...] = (2, 2, 18, 2)  # blocks per stage (Swin-B)
+    num_heads: tuple[int, ...] = (4, 8, 16, 32)  # heads per stage (Swin-B)
+    window_size: int = 7  # attention window (12 at 384 px)
+    drop_path_rate: float = 0.1  # stochastic depth, linear over the blocks
+
+    @property
+    def width(self) -> int:
+        """Channels of the last stage, i.e. of every image token handed to the fusion layers."""
+        return self.embed_dim * 2 ** (len(self.depths) - 1)
+
+
+@dataclass
+class TextConfig:
+    vocab_size: int = 250002  # XLM-R vocabulary
+    hidden_size: int = 1024  # XLM-R-large width
+    num_attention_heads: int = 16
+    intermediate_size: int = 4096
+    num_text_layers: int = 6  # layers 0-5: text only
+    num_fusion_layers: int = 6  # layers 6-11: self-attention, cross-attention to the image, FFN
+    max_position_embeddings: int = 514
+    layer_norm_eps: float = 1e-5
+    dropout: float = 0.1  # hidden and attention dropout, as BERT/XLM-R
+    pad_token_id: int = 1  # XLM-R's <pad>
+
+
+@dataclass
+class CCRKConfig:
+    vision: VisionConfig = field(default_factory=VisionConfig)
+    text: TextConfig = field(default_factory=TextConfig)
+    embed_dim: int = 256  # contrastive feature size
+    temp: float = 0.07  # initial contrastive temperature (learnable, logits = sim / temp)
+    temp_min: float = 0.001  # pretraining clamps temp in place to [temp_min, temp_max] every forward
+    temp_max: float = 0.5
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "CCRKConfig":
+        """Build from a nested dict (YAML config or checkpoint); unknown keys are an error."""
+        from ccrk.config import from_dict
+
+        return from_dict(cls, d, "model")

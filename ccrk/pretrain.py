@@ -1,0 +1,56 @@
+"""Pretraining stage: CCRK (1-to-K contrastive + hard-positive ITM + MLM) on a multilingual corpus."""
+
+import logging
+from pathlib import Path
+
+import torch
+
+from ccrk.config import PretrainConfig
+from ccrk.data.pretrain import PretrainCollator, PretrainDataset, read_corpus
+from ccrk.data.transforms import train_transform
+from ccrk.models import CCRKConfig, CCRKModel, save_checkpoint
+from ccrk.tokenizer import load_tokenizer
+from ccrk.train import OptimConfig, epoch_loader, set_seed, steps_per_epoch, train_loop
+
+log = logging.getLogger("ccrk.pretrain")
+
+
+def model_config_for(tokenizer, model_cfg: dict) -> CCRKConfig:
+    """The model config with the vocabulary and padding id of the tokenizer it will read."""
+    cfg = CCRKConfig.from_dict(model_cfg)
+    cfg.text.vocab_size, cfg.text.pad_token_id = len(tokenizer), tokenizer.pad_token_id
+    return cfg
+
+
+def run_pretraining(corpus_paths, image_root, tokenizer_dir, out_path, model_cfg: dict, cfg: PretrainConfig,
+                    device: str = "cpu") -> dict:
+    """Pretrain from scratch (or resume `<out>.state`) and write the model checkpoint to `out_path`."""
+    set_seed(cfg.seed)
+    tok = load_tokenizer(tokenizer_dir)
+    model = CCRKModel(model_config_for(tok, model_cfg)).to(device)
+    items = read_corpus(corpus_paths, list(cfg.languages))
+    aug = cfg.augment
+    dataset = PretrainDataset(items, image_root, train_transform(
+        model.cfg.vision.image_res, aug.crop_scale_min, aug.hflip, aug.randaugment))
+    collate = PretrainCollator(tok, cfg.max_tokens, cfg.max_words, cfg.masking, cfg.caption_num, cfg.seed)
+    k = cfg.caption_num or len(cfg.languages)
+    n_steps = steps_per_epoch(len(dataset), cfg.batch_size)
+    log.info("pretraining on %d images x %d languages: %d epochs x %d steps, %.2fM parameters", len(items), k,
+             cfg.epochs, n_steps, sum(p.numel() for p in model.parameters()) / 1e6)
+
+    def loss_fn(b):
+        return model.forward_pretrain(b["images"], b["input_ids"], b["attention_mask"], b["masked_ids"],
+                                      b["masked_pos"], b["masked_labels"], k, cfg.sample_type, cfg.divisor)
+
+    def batches(epoch, start):
+        return epoch_loader(dataset, cfg.batch_size, collate, cfg.seed, epoch, start, cfg.num_workers)
+
+    optim = OptimConfig(lr=cfg.lr, weight_decay=cfg.weight_decay, lr_mult=cfg.lr_mult, warmup=cfg.warmup,
+                        grad_clip=cfg.grad_clip)
+    state_path = Path(str(out_path) + ".state")
+    state = train_loop(model, loss_fn, batches, n_steps, cfg.epochs, optim, state_path,
+                       new_params=model.newly_initialised_parameters(), save_every=cfg.save_every,
+                       device=torch.device(device))
+    save_checkpoint(out_path, model, step=state.step)
+    state_path.unlink(missing_ok=True)
+    return {"steps": state.step, "images": len(items), "languages": k}

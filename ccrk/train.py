@@ -1,0 +1,242 @@
+"""Optimiser, schedule and a resumable training loop shared by pretraining and fine-tuning (SPEC §2.4)."""
+
+import logging
+import math
+import os
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Sampler
+
+from ccrk.distributed import rank, world_size
+from ccrk.io import atomic_path
+
+log = logging.getLogger("ccrk.train")
+
+
+@dataclass
+class OptimConfig:
+    lr: float = 1e-4  # base learning rate
+    weight_decay: float = 0.01  # AdamW decay, not applied to biases and norms
+    lr_mult: float = 1.0  # multiplier for newly initialised parameters (2 in pretraining, 1 in fine-tuning)
+    betas: tuple[float, float] = (0.9, 0.98)
+    eps: float = 1e-8
+    warmup: float = 0.1  # < 1: fraction of all steps; >= 1: number of steps
+    grad_clip: float = 1.0  # max global grad norm
+
+
+def _no_decay(name: str) -> bool:
+    return name.endswith(".bias") or "LayerNorm" in name or ".norm" in name or name.startswith("norm")
+
+
+def param_groups(model: torch.nn.Module, cfg: OptimConfig, new_params: set[str]) -> list[dict]:
+    """Four groups, {decay, no decay} x {lr, lr * lr_mult} (SPEC §2.4); `temp` keeps its decay as in the original."""
+    groups: dict[tuple[bool, bool], list] = {(d, n): [] for d in (True, False) for n in (False, True)}
+    for name, p in model.named_parameters():
+        if p.requires_grad:
+            groups[(not _no_decay(name), name in new_params)].append(p)
+    return [
+        {"params": ps, "weight_decay": cfg.weight_decay if decay else 0.0, "lr": cfg.lr * (cfg.lr_mult if new else 1.0)}
+        for (decay, new), ps in groups.items() if ps
+    ]
+
+
+def build_optimizer(model, cfg: OptimConfig, new_params: set[str] = frozenset()) -> torch.optim.AdamW:
+    return torch.optim.AdamW(param_groups(model, cfg, set(new_params)), lr=cfg.lr, betas=tuple(cfg.betas), eps=cfg.eps)
+
+
+def warmup_steps(warmup: float, total_steps: int) -> int:
+    return int(warmup * total_steps) if warmup < 1 else int(warmup)
+
+
+def linear_schedule(optimizer, warmup: float, total_steps: int) -> torch.optim.lr_scheduler.LambdaLR:
+    """Linear warm-up from 0, then linear decay to 0 at `total_steps`; stepped every iteration."""
+    n_warm = warmup_steps(warmup, total_steps)
+
+    def factor(step: int) -> float:
+        if step < n_warm:
+            return step / max(1, n_warm)
+        return max(0.0, (total_steps - step) / max(1, total_steps - n_warm))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+class EpochSampler(Sampler):
+    """A seeded permutation per epoch, split across ranks, that can start mid-epoch (exact resume)."""
+
+    def __init__(self, n: int, batch_size: int, seed: int, epoch: int, start_batch: int = 0):
+        self.n, self.batch_size, self.seed, self.epoch, self.start = n, batch_size, seed, epoch, start_batch
+
+    def indices(self) -> list[int]:
+        g = torch.Generator().manual_seed(self.seed * 1000003 + self.epoch)
+        perm = torch.randperm(self.n, generator=g).tolist()
+        per_rank = perm[rank()::world_size()]
+        usable = len(per_rank) // self.batch_size * self.batch_size  # drop_last: contrastive batches stay full
+        return per_rank[self.start * self.batch_size:usable]
+
+    def __iter__(self):
+        return iter(self.indices())
+
+    def __len__(self):
+        return len(self.indices())
+
+
+def steps_per_epoch(n: int, batch_size: int) -> int:
+    return (n // world_size()) // batch_size
+
+
+def epoch_loader(dataset, batch_size, collate, seed, epoch, start_batch=0, num_workers=0) -> DataLoader:
+    sampler = EpochSampler(len(dataset), batch_size, seed, epoch, start_batch)
+    return DataLoader(dataset, batch_size=batch_size, sampler=sampler, collate_fn=collate, drop_last=True,
+                      num_workers=num_workers, persistent_workers=False)
+
+
+def autocast_context(device: torch.device):
+    """bf16 autocast where the GPU supports it, fp16 otherwise; plain fp32 on CPU."""
+    if device.type != "cuda":
+        return torch.autocast("cpu", enabled=False), None
+    dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    scaler = torch.amp.GradScaler("cuda") if dtype == torch.float16 else None
+    return torch.autocast("cuda", dtype=dtype), scaler
+
+
+def _rng_state() -> dict:
+    return {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+
+
+def _set_rng_state(state: dict) -> None:
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+
+
+@dataclass
+class LoopState:
+    step: int = 0  # optimizer steps done
+    extra: dict | None = None  # caller state, e.g. the best validation score so far
+
+
+def save_state(path, model, optimizer, scheduler, scaler, state: LoopState) -> None:
+    with atomic_path(path) as tmp:
+        torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict() if scaler else None,
+                    "step": state.step, "extra": state.extra or {}, "rng": _rng_state()}, tmp)
+
+
+def load_state(path, model, optimizer, scheduler, scaler) -> LoopState:
+    ckpt = torch.load(path, map_location="cpu", weights_only=False)  # our own file: holds RNG tuples
+    model.load_state_dict(ckpt["model"])
+    optimizer.load_state_dict(ckpt["optimizer"])
+    scheduler.load_state_dict(ckpt["scheduler"])
+    if scaler and ckpt["scaler"]:
+        scaler.load_state_dict(ckpt["scaler"])
+    _set_rng_state(ckpt["rng"])
+    return LoopState(ckpt["step"], ckpt["extra"])
+
+
+def train_loop(
+    model: torch.nn.Module,
+    loss_fn: Callable[[dict], dict[str, torch.Tensor]],
+    batches: Callable[[int, int], Iterable[dict]],
+    steps_per_epoch: int,
+    epochs: int,
+    optim_cfg: OptimConfig,
+    state_path,
+    new_params: set[str] = frozenset(),
+    save_every: int = 0,
+    on_epoch_end: Callable[[int, LoopState], None] | None = None,
+    device: torch.device = torch.device("cpu"),
+    log_every: int = 20,
+) -> LoopState:
+    """Train for epochs x steps_per_epoch optimizer steps, resuming from `state_path` if it exists.
+
+    batches(epoch, start_batch) yields the batches of an epoch from a given position, so a resumed run
+    sees exactly the batches an uninterrupted one would. The state is saved every `save_every` steps
+    and at each epoch end, atomically.
+    """
+    total = epochs * steps_per_epoch
+    if total <= 0:
+        raise ValueError(f"nothing to train: {epochs} epochs x {steps_per_epoch} steps (dataset smaller than a batch?)")
+    optimizer = build_optimizer(model, optim_cfg, new_params)
+    scheduler = linear_schedule(optimizer, optim_cfg.warmup, total)
+    autocast, scaler = autocast_context(device)
+    state = LoopState(extra={})
+    if Path(state_path).is_file():
+        state = load_state(state_path, model, optimizer, scheduler, scaler)
+        log.info("resuming from %s at step %d of %d", state_path, state.step, total)
+    model.train()
+    t0, seen = time.time(), 0
+    while state.step < total:
+        epoch, start = divmod(state.step, steps_per_epoch)
+        for batch in _take(batches(epoch, start), steps_per_epoch - start):
+            with autocast:
+                parts = loss_fn(_to_device(batch, device))
+            loss = sum(parts.values())
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"loss is {loss.item()} at step {state.step}: {_fmt(parts)}")
+            optimizer.zero_grad(set_to_none=True)
+            if scaler:
+                scaler.scale(loss).backward()
+                scaler.unscale_(optimizer)
+            else:
+                loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), optim_cfg.grad_clip)
+            if scaler:
+                scaler.step(optimizer)
+                scaler.update()
+            else:
+                optimizer.step()
+            scheduler.step()
+            state.step += 1
+            seen += 1
+            if state.step % log_every == 0 or state.step == total:
+                rate = seen / max(1e-9, time.time() - t0)
+                log.info("step %d/%d epoch %d lr %.2e %s (%.1f steps/s)", state.step, total, epoch,
+                         scheduler.get_last_lr()[0], _fmt(parts), rate)
+            if save_every and state.step % save_every == 0 and state.step % steps_per_epoch:
+                save_state(state_path, model, optimizer, scheduler, scaler, state)
+        if state.step % steps_per_epoch == 0:
+            if on_epoch_end:
+                model.eval()
+                on_epoch_end(epoch, state)
+                model.train()
+            save_state(state_path, model, optimizer, scheduler, scaler, state)
+    model.eval()
+    return state
+
+
+def _take(it, n) -> Iterator:
+    for i, x in enumerate(it):
+        if i >= n:
+            return
+        yield x
+
+
+def _to_device(batch: dict, device) -> dict:
+    return {k: v.to(device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()}
+
+
+def _fmt(parts: dict) -> str:
+    return " ".join(f"{k} {v.item():.4f}" for k, v in parts.items())
+
+
+def set_seed(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def cpu_threads(requested: int) -> int:
+    """Torch threads for a job: what Snakemake granted, never more than the machine has."""
+    n = max(1, min(int(requested), os.cpu_count() or 1))
+    torch.set_num_threads(n)
+    return n
+
+
+def default_device() -> str:
+    return "cuda" if torch.cuda.is_available() else "cpu"

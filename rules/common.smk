@@ -1,0 +1,44 @@
+import os
+
+# every job runs offline: a transformers hub lookup would otherwise retry for about 50 s
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+DEMO = config["demo"]
+LANGS = config["languages"]
+TRANSLATE = config["translate"]
+
+if DEMO["enabled"]:
+    _d = DEMO["out_dir"]
+    DATA = {
+        "iglue_root": f"{_d}/iglue",
+        "flickr_images": f"{_d}/images/flickr30k-images",
+        "coco_images": f"{_d}/images/val2014",
+        "pretrain_given": f"{_d}/pretrain/given.jsonl",
+        "pretrain_images": f"{_d}/images",
+    }
+else:
+    DATA = config["data"]
+
+IGLUE = f"{DATA['iglue_root']}/datasets"
+FLICKR30K = f"{IGLUE}/flickr30k/annotations"
+XFLICKRCO = f"{IGLUE}/xFlickrCO/annotations"
+CORPUS_PARTS = [f"results/corpus/part-{i:05d}.jsonl" for i in range(config["corpus"]["parts"])]
+TRANSLATION_SHARDS = [f"results/translate/shard-{i:03d}.jsonl" for i in range(TRANSLATE["shards"])]
+
+
+wildcard_constraints:
+    lang="[a-z]{2}",
+    shard="[0-9]{3}",
+
+
+def image_dirs():
+    """The image folders a stage reads; in the demo, the one folder demo_dataset writes."""
+    if DEMO["enabled"]:
+        return [DATA["pretrain_images"]]
+    return [DATA["flickr_images"], DATA["coco_images"]]
+
+
+def tokenizer_dir():
+    """A local XLM-R directory from config, or the tokenizer trained on the corpus."""
+    return config["tokenizer"]["path"] or "results/tokenizer"

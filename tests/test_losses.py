@@ -1,0 +1,135 @@
+"""The CCRK objectives against the formulas of SPEC §3 written out as plain loops."""
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from ccrk import losses
+
+
+def _feats(n, d=8, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return F.normalize(torch.randn(n, d, generator=g), dim=-1)
+
+
+def _one_to_k_by_loop(v, t, temp, k, divisor):
+    """SPEC §3.3 term by term: s(i; j,k) = v_i . t_{j,k} / temp, texts image-major."""
+    n = v.shape[0]
+    s = lambda i, j, kk: float(v[i] @ t[j * k + kk]) / temp  # noqa: E731
+    l_i2t = 0.0
+    for i in range(n):
+        denom = sum(math.exp(s(i, j, ll)) for j in range(n) for ll in range(k))
+        l_i2t -= sum(math.log(math.exp(s(i, i, kk)) / denom) for kk in range(k))
+    l_i2t /= n
+    l_t2i = 0.0
+    for j in range(n):
+        for kk in range(k):
+            denom = sum(math.exp(s(i, j, kk)) for i in range(n))
+            l_t2i -= math.log(math.exp(s(j, j, kk)) / denom)
+    l_t2i /= n * k
+    return (l_i2t + l_t2i) / 2 / divisor
+
+
+@pytest.mark.parametrize("n,k", [(3, 1), (4, 3), (5, 10)])
+def test_one_to_k_matches_the_formula(n, k):
+    v, t = _feats(n, seed=n), _feats(n * k, seed=100 + k)
+    got = losses.one_to_k_contrastive_loss(v, t, 0.07, k)
+    assert got.item() == pytest.approx(_one_to_k_by_loop(v, t, 0.07, k, divisor=k), rel=1e-5)
+
+
+def test_one_to_k_divisor_options():
+    v, t = _feats(4), _feats(12, seed=1)
+    base = losses.one_to_k_contrastive_loss(v, t, 0.1, 3, divisor=-1)  # no division
+    assert losses.one_to_k_contrastive_loss(v, t, 0.1, 3).item() == pytest.approx(base.item() / 3)
+    assert losses.one_to_k_contrastive_loss(v, t, 0.1, 3, divisor=2).item() == pytest.approx(base.item() / 2)
+    with pytest.raises(ValueError):
+        losses.one_to_k_contrastive_loss(v, t, 0.1, 3, divisor=0)
+    with pytest.raises(ValueError, match="N\\*K"):
+        losses.one_to_k_contrastive_loss(v, t[:11], 0.1, 3)
+
+
+def test_k1_is_cclm_itc():
+    v, t = _feats(6), _feats(6, seed=3)
+    one = losses.one_to_k_contrastive_loss(v, t, 0.05, 1)
+    itc = losses.image_text_contrastive_loss(v, t, 0.05)
+    assert one.item() == pytest.approx(itc.item(), rel=1e-6)
+
+
+def test_itc_with_idx_uses_soft_targets_over_same_image_pairs():
+    v, t = _feats(4), _feats(4, seed=7)
+    idx = torch.tensor([0, 0, 1, 2])  # rows 0 and 1 are the same image
+    logits = v @ t.t() / 0.1
+    pos = torch.tensor([[.5, .5, 0, 0], [.5, .5, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1.]])
+    expected = (-(logits.log_softmax(1) * pos).sum(1).mean() - (logits.t().log_softmax(1) * pos).sum(1).mean()) / 2
+    assert losses.image_text_contrastive_loss(v, t, 0.1, idx).item() == pytest.approx(expected.item(), rel=1e-6)
+    # distinct ids give back the plain InfoNCE
+    plain = losses.image_text_contrastive_loss(v, t, 0.1)
+    assert losses.image_text_contrastive_loss(v, t, 0.1, torch.arange(4)).item() == pytest.approx(plain.item())
+
+
+def test_hard_negatives_never_sample_the_same_image():
+    g = torch.Generator().manual_seed(0)
+    idx = torch.tensor([0, 0, 1, 1, 2, 3])
+    same = idx.view(-1, 1) == idx.view(1, -1)
+    sim = torch.randn(6, 6, generator=g) * 5
+    for _ in range(50):
+        neg_text, neg_image = losses.hard_negative_indices(sim, sim.t(), same, generator=g)
+        assert not same[torch.arange(6), neg_text].any()
+        assert not same[neg_image, torch.arange(6)].any()
+
+
+def test_hard_negatives_follow_similarity():
+    """The most similar wrong text is drawn far more often than a dissimilar one."""
+    g = torch.Generator().manual_seed(1)
+    sim = torch.tensor([[0.0, 5.0, -5.0], [5.0, 0.0, -5.0], [-5.0, 5.0, 0.0]])
+    same = torch.eye(3, dtype=torch.bool)
+    picks = torch.stack([losses.hard_negative_indices(sim, sim.t(), same, g)[0] for _ in range(400)])
+    assert (picks[:, 0] == 1).float().mean() > 0.95
+
+
+def test_hard_negatives_need_two_images():
+    with pytest.raises(ValueError, match="two distinct images"):
+        losses.hard_negative_indices(torch.zeros(2, 2), torch.zeros(2, 2), torch.ones(2, 2, dtype=torch.bool))
+
+
+def test_hard_positive_picks_an_own_caption_and_prefers_the_weakest_language():
+    b, k = 4, 3
+    sim = torch.zeros(b, b * k)
+    for i in range(b):
+        sim[i, i * k: i * k + k] = torch.tensor([10.0, 10.0, -10.0])  # language 2 is the one ranked low
+    g = torch.Generator().manual_seed(0)
+    for sample_type in (0, 1, 2):
+        pos = torch.stack([losses.hard_positive_languages(sim, k, sample_type, g) for _ in range(200)])
+        assert ((pos // k) == torch.arange(b)).all()  # always one of the image's own captions
+        share_weak = (pos % k == 2).float().mean().item()
+        if sample_type == 0:
+            assert 0.2 < share_weak < 0.47  # uniform: about 1/3
+        else:
+            assert share_weak > 0.45  # inverse weighting prefers the low-ranked language
+    with pytest.raises(ValueError):
+        losses.hard_positive_languages(sim, k, 3)
+
+
+def test_one_to_k_hard_samples_are_valid():
+    b, k = 5, 4
+    g = torch.Generator().manual_seed(2)
+    sim = torch.randn(b, b * k, generator=g)
+    pos, neg_img, neg_txt = losses.one_to_k_hard_samples(sim, k, 1, g)
+    assert ((pos // k) == torch.arange(b)).all()
+    assert (neg_img != torch.arange(b)).all()  # the negative image of text p(b) is not image b
+    assert ((neg_txt // k) != torch.arange(b)).all()  # the negative text is no caption of image b, any language
+
+
+def test_itm_loss_labels_first_third_positive():
+    logits = torch.tensor([[0.0, 9.0], [9.0, 0.0], [9.0, 0.0]])
+    assert losses.itm_loss(logits, n_pos=1).item() < 1e-3
+    assert losses.itm_loss(logits.flip(1), n_pos=1).item() > 5
+
+
+def test_mlm_loss_ignores_padding():
+    logits = torch.zeros(1, 3, 5)
+    logits[0, 0, 2] = 20.0
+    labels = torch.tensor([[2, -100, -100]])
+    assert losses.mlm_loss(logits, labels).item() < 1e-6

@@ -1,0 +1,155 @@
+"""The Snakemake workflow: DAG planning, lint and format, one real demo run, reruns that follow meaning."""
+
+import copy
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from tests.conftest import REPO
+
+SNAKEMAKE = [sys.executable, "-m", "snakemake"]
+TARGETS = ["results/xflickrco_table.csv", "results/xflickrco_mrv.csv"]
+TEST_LANGS = ["de", "en", "es", "id", "ja", "ru", "tr", "zh"]
+
+
+def _config():
+    return yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+
+
+def _write_config(path: Path, cfg: dict) -> Path:
+    path.write_text(yaml.safe_dump(cfg, allow_unicode=True))
+    return path
+
+
+def _snakemake(workdir, configfile, *args, timeout=900):
+    cmd = [*SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
+           "--configfile", str(configfile), *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=workdir)
+
+
+def planned_jobs(workdir, configfile) -> dict[str, int]:
+    """Rule -> job count of a dry-run, read from Snakemake's job stats table."""
+    out = _snakemake(workdir, configfile, "--dry-run", "--cores", "1", *TARGETS)
+    assert out.returncode == 0, out.stderr + out.stdout
+    text = out.stdout + out.stderr
+    if "Nothing to be done" in text:
+        return {}
+    table = text.split("Job stats:")[1].split("total")[0]
+    return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)\s*$", table, re.M)}
+
+
+def test_dry_run_through_the_api_plans_the_whole_dag(tmp_path):
+    from snakemake.api import SnakemakeApi
+    from snakemake.settings.types import ConfigSettings, DAGSettings, OutputSettings, Quietness, ResourceSettings
+
+    updated = []
+    with SnakemakeApi(OutputSettings(quiet={Quietness.ALL})) as api:
+        wf = api.workflow(resource_settings=ResourceSettings(cores=1),
+                          config_settings=ConfigSettings(configfiles=[REPO / "config" / "config.yaml"]),
+                          snakefile=REPO / "Snakefile", workdir=tmp_path)
+        wf.dag(DAGSettings(targets=set(TARGETS))).execute_workflow(pseudo_executor="dryrun", updated_files=updated)
+    expected = {"results/pretrain/model.pt", "results/tokenizer", "results/finetune/xflickrco/zeroshot/model.pt",
+                *TARGETS, "results/translate/shard-000.jsonl", "results/translate/shard-001.jsonl"}
+    expected |= {f"results/eval/xflickrco/zeroshot/{lang}_ranks.csv" for lang in TEST_LANGS}
+    assert expected <= set(updated)
+    assert not (tmp_path / "results").exists()  # a dry run writes nothing
+
+
+def test_bad_config_stops_snakemake_naming_the_key(tmp_path):
+    cfg = _config()
+    cfg["finetune"]["lr"] = "3e-5"  # a string: YAML 1.1 reads 3e-5 without a dot as text
+    out = _snakemake(tmp_path, _write_config(tmp_path / "bad.yaml", cfg), "--dry-run", "--cores", "1")
+    assert out.returncode != 0
+    assert "'3e-5' is not of type 'number'" in out.stderr + out.stdout
+    assert "['finetune']['lr']" in out.stderr + out.stdout
+
+
+def test_lint_is_clean():
+    out = subprocess.run([*SNAKEMAKE, "--lint"], capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_snakefmt_is_clean():
+    out = subprocess.run([sys.executable, "-m", "snakefmt", "--check", "Snakefile", "rules/"], capture_output=True,
+                         text=True, cwd=REPO, timeout=300)
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory):
+    """The default demo, run for real once, exactly as `make demo` runs it."""
+    workdir = tmp_path_factory.mktemp("demo_run")
+    configfile = _write_config(workdir / "config.yaml", _config())
+    out = _snakemake(workdir, configfile, "--cores", "8", *TARGETS, timeout=1200)
+    assert out.returncode == 0, out.stderr[-5000:]
+    return workdir, configfile
+
+
+@pytest.mark.slow
+def test_demo_writes_the_tables_in_their_formats(demo_run):
+    workdir, _ = demo_run
+    table = pd.read_csv(workdir / "results" / "xflickrco_table.csv")
+    assert list(table.columns) == ["lang", "ir_r1", "ir_r5", "ir_r10", "tr_r1", "tr_r5", "tr_r10", "r_mean"]
+    assert list(table["lang"]) == [*TEST_LANGS, "avg"]
+    non_en = table[table["lang"].isin(set(TEST_LANGS) - {"en"})]
+    assert table.iloc[-1]["ir_r1"] == pytest.approx(non_en["ir_r1"].mean(), abs=0.01)
+    assert (workdir / "results" / "xflickrco_table.md").read_text().count("\n|") >= 10
+    mrv = pd.read_csv(workdir / "results" / "xflickrco_mrv.csv")
+    assert list(mrv.columns) == ["direction", "langs", "mrv"] and list(mrv["direction"]) == ["ir", "tr"]
+    assert set(mrv["langs"]) == {"en/de/ja/zh"} and (mrv["mrv"] >= 0).all()
+    ranks = pd.read_csv(workdir / "results" / "eval" / "xflickrco" / "zeroshot" / "de_ranks.csv")
+    n_test = _config()["demo"]["n_test"]
+    assert list(ranks.columns) == ["index", "ir_rank", "tr_rank"] and len(ranks) == n_test
+    assert ranks["ir_rank"].between(0, n_test - 1).all() and ranks["tr_rank"].between(0, n_test - 1).all()
+    # the table is computed from those ranks
+    de = table.set_index("lang").loc["de"]
+    assert de["ir_r1"] == pytest.approx(100 * (ranks["ir_rank"] == 0).mean(), abs=0.01)
+    assert de["tr_r10"] == pytest.approx(100 * (ranks["tr_rank"] < 10).mean(), abs=0.01)
+
+
+@pytest.mark.slow
+def test_demo_really_learns(demo_run):
+    """Every test language's IR and TR R@1 is at least ten times chance (1 / number of candidates)."""
+    workdir, _ = demo_run
+    n_test = _config()["demo"]["n_test"]
+    table = pd.read_csv(workdir / "results" / "xflickrco_table.csv").set_index("lang")
+    chance = 100.0 / n_test
+    for lang in TEST_LANGS:
+        assert table.loc[lang, "ir_r1"] >= 10 * chance, (lang, table.loc[lang].to_dict())
+        assert table.loc[lang, "tr_r1"] >= 10 * chance, (lang, table.loc[lang].to_dict())
+    summary = json.loads((workdir / "results" / "finetune" / "xflickrco" / "zeroshot" / "summary.json").read_text())
+    assert summary["selection"] == "validation" and summary["best_epoch"] is not None
+
+
+@pytest.mark.slow
+def test_complete_run_has_nothing_left_to_do(demo_run):
+    assert planned_jobs(*demo_run) == {}
+
+
+@pytest.mark.slow
+def test_finetune_lr_reruns_only_finetuning_and_downstream(demo_run, tmp_path):
+    workdir, configfile = demo_run
+    cfg = yaml.safe_load(configfile.read_text())
+    cfg["finetune"]["lr"] = cfg["finetune"]["lr"] * 2
+    jobs = planned_jobs(workdir, _write_config(tmp_path / "lr.yaml", cfg))
+    assert jobs == {"finetune_xflickrco_zeroshot": 1, "evaluate_xflickrco": len(TEST_LANGS), "xflickrco_table": 1,
+                    "xflickrco_mrv": 1}
+
+
+@pytest.mark.slow
+def test_translation_setting_reruns_translation_and_everything_after(demo_run, tmp_path):
+    workdir, configfile = demo_run
+    cfg = copy.deepcopy(yaml.safe_load(configfile.read_text()))
+    cfg["translate"]["batch_size"] = cfg["translate"]["batch_size"] + 1
+    jobs = planned_jobs(workdir, _write_config(tmp_path / "tr.yaml", cfg))
+    shards = cfg["translate"]["shards"]
+    assert jobs == {"translate": shards, "pretrain_corpus": 1, "tokenizer": 1, "pretrain": 1,
+                    "finetune_xflickrco_zeroshot": 1, "evaluate_xflickrco": len(TEST_LANGS), "xflickrco_table": 1,
+                    "xflickrco_mrv": 1}
+    assert "demo_dataset" not in jobs
