@@ -38,10 +38,11 @@ def _corpus(a):
 
 def _tokenizer(a):
     from ccrk.data.pretrain import read_corpus
+    from ccrk.data.text import pre_caption
     from ccrk.tokenizer import train_tokenizer
 
     items = read_corpus(a.corpus, a.languages.split(","))
-    train_tokenizer((c for item in items for c in item.captions), a.out, a.vocab_size)
+    train_tokenizer((pre_caption(c, 1000) for item in items for c in item.captions), a.out, a.vocab_size)
 
 
 def _pretrain(a):
@@ -121,7 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", nargs="+", required=True, help="corpus part files to write")
     s.add_argument("--languages", default="zh,en,de,fr,ja,cs,id,es,ru,tr")
     s.add_argument("--report")
-    s = cmd("train-tokenizer", _tokenizer, "train a sentencepiece XLM-R-style tokenizer (rule tokenizer)")
+    s = cmd("train-tokenizer", _tokenizer, "build an XLM-R-style unigram tokenizer on the corpus (rule tokenizer)")
     s.add_argument("--corpus", nargs="+", required=True)
     s.add_argument("--out", required=True)
     s.add_argument("--vocab-size", type=int, default=1000)

@@ -77,7 +77,8 @@ def itm_scores(model, images: Features, texts: Features, image_idx, text_idx, ba
 def rerank_scores(itc: torch.Tensor, topk_idx: torch.Tensor, itm: torch.Tensor) -> torch.Tensor:
     """Full [Q, C] scores: the top-k by ITM logit, all above the rest, which keep their ITC order."""
     itc = itc.float()
-    lift = (itc.max() - itm.min()).clamp(min=0) + 1.0  # shifts every ITM score above every ITC score
+    # per row, so that a query's scores never depend on the other queries of its batch
+    lift = (itc.max(dim=1, keepdim=True).values - itm.min(dim=1, keepdim=True).values).clamp(min=0) + 1.0
     return itc.scatter(1, topk_idx, itm.float() + lift)
 
 

@@ -98,3 +98,17 @@ def test_checkpoint_round_trip(tiny_model, tmp_path):
 def test_config_rejects_unknown_keys():
     with pytest.raises(ValueError, match="model.vision: unknown key"):
         CCRKConfig.from_dict({**TINY_MODEL, "vision": {**TINY_MODEL["vision"], "window": 7}})
+
+
+def test_length_buckets_do_not_change_the_states(tiny_model):
+    g = torch.Generator().manual_seed(4)
+    ids = torch.randint(4, 100, (80, 12), generator=g)
+    att = torch.zeros_like(ids)
+    for i, n in enumerate(torch.randint(3, 13, (80,), generator=g)):
+        att[i, :n] = 1
+    ids[:, 0] = 0
+    ids[att == 0] = 1
+    whole = tiny_model._text_layers(ids, att)
+    bucketed = tiny_model.text_hidden(ids, att, buckets=4)
+    real = att.bool()
+    torch.testing.assert_close(bucketed[real], whole[real], rtol=1e-4, atol=1e-5)

@@ -53,7 +53,7 @@ class CCRKModel(nn.Module):
             num_attention_heads=t.num_attention_heads, intermediate_size=t.intermediate_size,
             max_position_embeddings=t.max_position_embeddings, type_vocab_size=1, layer_norm_eps=t.layer_norm_eps,
             hidden_dropout_prob=t.dropout, attention_probs_dropout_prob=t.dropout, pad_token_id=t.pad_token_id,
-            attn_implementation="sdpa",
+            attn_implementation="sdpa" if torch.cuda.is_available() else "eager",  # eager is faster on CPU
         )
         self.text_encoder = XLMRobertaModel(xcfg, add_pooling_layer=False)
         self.fusion_encoder = FusionEncoder(t.num_fusion_layers, t.hidden_size, t.num_attention_heads,
@@ -74,10 +74,28 @@ class CCRKModel(nn.Module):
         tokens = self.vision_encoder(images)
         return ImageStates(tokens, F.normalize(self.vision_proj(tokens[:, 0]), dim=-1))
 
-    def text_hidden(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    def _text_layers(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         # position ids start at 0 as in the original BertEmbeddings, not at padding_idx + 1 (SPEC §2.2)
         pos = torch.arange(input_ids.shape[1], device=input_ids.device).expand_as(input_ids)
         return self.text_encoder(input_ids=input_ids, attention_mask=attention_mask, position_ids=pos).last_hidden_state
+
+    def text_hidden(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, buckets: int = 4) -> torch.Tensor:
+        """Text-layer states [N, L, H]; long batches run in length buckets, each padded only to its own max.
+
+        K captions in ten languages differ a lot in length (zh by character, ru by word): one padded
+        block wastes most of the compute. Padding is masked, so the states of real tokens do not change.
+        """
+        if input_ids.shape[0] < 16 * buckets:
+            return self._text_layers(input_ids, attention_mask)
+        lengths = attention_mask.sum(dim=1)
+        out = None
+        for rows in lengths.argsort().chunk(buckets):
+            width = int(lengths[rows].max())
+            h = self._text_layers(input_ids[rows, :width], attention_mask[rows, :width])
+            if out is None:
+                out = h.new_zeros(input_ids.shape[0], input_ids.shape[1], h.shape[-1])
+            out[rows, :width] = h
+        return out
 
     def encode_text(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> TextStates:
         hidden = self.text_hidden(input_ids, attention_mask)
@@ -88,7 +106,8 @@ class CCRKModel(nn.Module):
 
     def itm_logits(self, text_hidden, text_mask, image_tokens) -> torch.Tensor:
         """Match / no-match logits [N, 2] of aligned (text, image) pairs, from the fused token 0."""
-        return self.itm_head(self.fuse(text_hidden, text_mask, image_tokens)[:, 0])
+        width = int(text_mask.sum(dim=1).max())  # drop the columns that are padding in every row
+        return self.itm_head(self.fuse(text_hidden[:, :width], text_mask[:, :width], image_tokens)[:, 0])
 
     # -- objectives -------------------------------------------------------------------------
     def _itm_from_samples(self, img: ImageStates, txt: TextStates, img_idx, txt_idx) -> torch.Tensor:
@@ -116,6 +135,8 @@ class CCRKModel(nn.Module):
         return {"itc": loss_itc, "itm": loss_itm, "mlm": loss_mlm}
 
     def mlm_loss(self, image_tokens, masked_ids, attention_mask, masked_pos, masked_labels) -> torch.Tensor:
+        width = int(attention_mask.sum(dim=1).max())  # masked positions all lie inside the real tokens
+        masked_ids, attention_mask = masked_ids[:, :width], attention_mask[:, :width]
         hidden = self.fuse(self.text_hidden(masked_ids, attention_mask), attention_mask, image_tokens)
         picked = hidden.gather(1, masked_pos.unsqueeze(-1).expand(-1, -1, hidden.shape[-1]))  # [B, M, H]
         return losses.mlm_loss(self.mlm_head(picked), masked_labels)
