@@ -69,11 +69,12 @@ def _finetune(a):
 
 def _evaluate(a):
     from ccrk.config import EvalConfig, from_dict
-    from ccrk.evaluate import evaluate_test_file
+    from ccrk.evaluate import evaluate_test_files
     from ccrk.train import default_device
 
-    evaluate_test_file(a.model, a.tokenizer, a.test, a.flickr_images, a.coco_images, a.ranks, a.metrics,
-                       from_dict(EvalConfig, _config(a.config).get("evaluate"), "evaluate"), device=default_device())
+    evaluate_test_files(a.model, a.tokenizer, {"test": a.test}, a.flickr_images, a.coco_images,
+                        {"test": (a.ranks, a.metrics)}, from_dict(EvalConfig, _config(a.config).get("evaluate"),
+                                                                  "evaluate"), device=default_device())
 
 
 def _table(a):

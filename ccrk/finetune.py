@@ -13,7 +13,7 @@ from ccrk.io import write_json
 from ccrk.models import load_model, save_checkpoint
 from ccrk.retrieval import evaluate_retrieval
 from ccrk.tokenizer import load_tokenizer
-from ccrk.train import OptimConfig, epoch_loader, set_seed, steps_per_epoch, train_loop
+from ccrk.train import OptimConfig, epoch_loader, fingerprint, set_seed, steps_per_epoch, train_loop
 
 log = logging.getLogger("ccrk.finetune")
 
@@ -61,8 +61,10 @@ def run_finetuning(init_checkpoint, tokenizer_dir, train_file, valid_file, flick
     optim = OptimConfig(lr=cfg.lr, weight_decay=cfg.weight_decay, lr_mult=1.0, warmup=cfg.warmup,
                         grad_clip=cfg.grad_clip)
     state_path = Path(str(out_path) + ".state")
+    init_stat = Path(init_checkpoint).stat()
+    run_id = fingerprint(cfg, eval_cfg, str(init_checkpoint), init_stat.st_size, init_stat.st_mtime_ns, len(items))
     state = train_loop(model, loss_fn, batches, n_steps, cfg.epochs, optim, state_path, save_every=cfg.save_every,
-                       on_epoch_end=on_epoch_end, device=torch.device(device))
+                       on_epoch_end=on_epoch_end, device=torch.device(device), run_id=run_id)
     if best_path.is_file():
         best_path.replace(out_path)
     else:  # no validation epoch configured: the last model is the result

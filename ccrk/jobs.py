@@ -5,7 +5,6 @@ import logging
 import os
 import sys
 
-from ccrk.train import cpu_threads
 
 OFFLINE_ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
 
@@ -29,7 +28,10 @@ def snakemake_job(smk):
     """Run a rule's body with its log file, its thread count, and every failure written to the log."""
     go_offline()
     setup_logging(smk.log[0] if smk.log else None)
-    cpu_threads(smk.threads)
+    if "torch" in sys.modules or smk.threads > 1:  # light jobs never pay for importing torch
+        from ccrk.train import cpu_threads
+
+        cpu_threads(smk.threads)
     log = logging.getLogger(f"ccrk.rule.{smk.rule}")
     try:
         yield log

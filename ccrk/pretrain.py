@@ -10,7 +10,7 @@ from ccrk.data.pretrain import PretrainCollator, PretrainDataset, read_corpus
 from ccrk.data.transforms import train_transform
 from ccrk.models import CCRKConfig, CCRKModel, save_checkpoint
 from ccrk.tokenizer import load_tokenizer
-from ccrk.train import OptimConfig, epoch_loader, set_seed, steps_per_epoch, train_loop
+from ccrk.train import OptimConfig, epoch_loader, fingerprint, set_seed, steps_per_epoch, train_loop
 
 log = logging.getLogger("ccrk.pretrain")
 
@@ -50,7 +50,8 @@ def run_pretraining(corpus_paths, image_root, tokenizer_dir, out_path, model_cfg
     state_path = Path(str(out_path) + ".state")
     state = train_loop(model, loss_fn, batches, n_steps, cfg.epochs, optim, state_path,
                        new_params=model.newly_initialised_parameters(), save_every=cfg.save_every,
-                       device=torch.device(device))
+                       device=torch.device(device),
+                       run_id=fingerprint(model.cfg.to_dict(), cfg, [str(p) for p in corpus_paths], len(items)))
     save_checkpoint(out_path, model, step=state.step)
     state_path.unlink(missing_ok=True)
     return {"steps": state.step, "images": len(items), "languages": k}

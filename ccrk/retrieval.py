@@ -106,10 +106,13 @@ class RetrievalResult:
 
 def evaluate_retrieval(model, tokenizer, image_paths, texts, txt2img, img2txt, transform, *, k_test: int,
                        max_tokens: int, max_words: int, device, batch_size: int = 64,
-                       fusion_batch_size: int = 256) -> RetrievalResult:
-    """Rank every caption against every image and back; metrics over images that have a caption."""
+                       fusion_batch_size: int = 256, image_features: Features | None = None) -> RetrievalResult:
+    """Rank every caption against every image and back; metrics over images that have a caption.
+
+    `image_features` (of exactly `image_paths`) lets the languages of one test set share one image pass.
+    """
     model.eval()
-    img = encode_images(model, image_paths, transform, batch_size, device)
+    img = image_features or encode_images(model, image_paths, transform, batch_size, device)
     txt = encode_texts(model, tokenizer, texts, batch_size, max_tokens, max_words, device)
     i2t, t2i, itc = two_stage_scores(model, img, txt, k_test, fusion_batch_size)
     has_text = np.array([len(g) > 0 for g in img2txt])

@@ -1,7 +1,8 @@
 """Optimiser, schedule and a resumable training loop shared by pretraining and fine-tuning (SPEC §2.4)."""
 
+import hashlib
+import json
 import logging
-import math
 import os
 import random
 import time
@@ -121,11 +122,17 @@ class LoopState:
     extra: dict | None = None  # caller state, e.g. the best validation score so far
 
 
-def save_state(path, model, optimizer, scheduler, scaler, state: LoopState) -> None:
+def fingerprint(*parts) -> str:
+    """A short hash of what defines a run (configs, inputs); a resume state only fits the same run."""
+    blob = json.dumps(parts, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def save_state(path, model, optimizer, scheduler, scaler, state: LoopState, run_id: str = "") -> None:
     with atomic_path(path) as tmp:
         torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                     "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict() if scaler else None,
-                    "step": state.step, "extra": state.extra or {}, "rng": _rng_state()}, tmp)
+                    "step": state.step, "extra": state.extra or {}, "rng": _rng_state(), "run_id": run_id}, tmp)
 
 
 def load_state(path, model, optimizer, scheduler, scaler) -> LoopState:
@@ -152,12 +159,14 @@ def train_loop(
     on_epoch_end: Callable[[int, LoopState], None] | None = None,
     device: torch.device = torch.device("cpu"),
     log_every: int = 20,
+    run_id: str = "",
 ) -> LoopState:
     """Train for epochs x steps_per_epoch optimizer steps, resuming from `state_path` if it exists.
 
     batches(epoch, start_batch) yields the batches of an epoch from a given position, so a resumed run
     sees exactly the batches an uninterrupted one would. The state is saved every `save_every` steps
-    and at each epoch end, atomically.
+    and at each epoch end, atomically, tagged with `run_id` (see `fingerprint`): a state left by a run with
+    other settings is ignored, never resumed.
     """
     total = epochs * steps_per_epoch
     if total <= 0:
@@ -167,8 +176,12 @@ def train_loop(
     autocast, scaler = autocast_context(device)
     state = LoopState(extra={})
     if Path(state_path).is_file():
-        state = load_state(state_path, model, optimizer, scheduler, scaler)
-        log.info("resuming from %s at step %d of %d", state_path, state.step, total)
+        saved_id = torch.load(state_path, map_location="cpu", weights_only=False).get("run_id", "")
+        if saved_id == run_id:
+            state = load_state(state_path, model, optimizer, scheduler, scaler)
+            log.info("resuming from %s at step %d of %d", state_path, state.step, total)
+        else:  # left by a run with other settings or inputs: resuming it would mix two runs
+            log.warning("ignoring %s: it belongs to a different run (settings or inputs changed)", state_path)
     model.train()
     t0, seen = time.time(), 0
     while state.step < total:
@@ -199,13 +212,13 @@ def train_loop(
                 log.info("step %d/%d epoch %d lr %.2e %s (%.1f steps/s)", state.step, total, epoch,
                          scheduler.get_last_lr()[0], _fmt(parts), rate)
             if save_every and state.step % save_every == 0 and state.step % steps_per_epoch:
-                save_state(state_path, model, optimizer, scheduler, scaler, state)
+                save_state(state_path, model, optimizer, scheduler, scaler, state, run_id)
         if state.step % steps_per_epoch == 0:
             if on_epoch_end:
                 model.eval()
                 on_epoch_end(epoch, state)
                 model.train()
-            save_state(state_path, model, optimizer, scheduler, scaler, state)
+            save_state(state_path, model, optimizer, scheduler, scaler, state, run_id)
     model.eval()
     return state
 

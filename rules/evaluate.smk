@@ -2,19 +2,26 @@ rule evaluate_xflickrco:
     input:
         model="results/finetune/xflickrco/{setting}/model.pt",
         tokenizer=tokenizer_dir(),
-        test=f"{XFLICKRCO}/{{lang}}/test.jsonl",
+        tests=expand(f"{XFLICKRCO}/{{lang}}/test.jsonl", lang=LANGS["xflickrco_test"]),
         images=image_dirs(),
     output:
-        ranks="results/eval/xflickrco/{setting}/{lang}_ranks.csv",
-        metrics="results/eval/xflickrco/{setting}/{lang}_metrics.json",
+        ranks=expand(
+            "results/eval/xflickrco/{{setting}}/{lang}_ranks.csv",
+            lang=LANGS["xflickrco_test"],
+        ),
+        metrics=expand(
+            "results/eval/xflickrco/{{setting}}/{lang}_metrics.json",
+            lang=LANGS["xflickrco_test"],
+        ),
     log:
-        "logs/evaluate/xflickrco_{setting}_{lang}.log",
+        "logs/evaluate/xflickrco_{setting}.log",
     wildcard_constraints:
         setting="zeroshot",
     conda:
         "../environment.yml"
-    threads: 1
+    threads: 8
     params:
+        langs=LANGS["xflickrco_test"],
         evaluate=config["evaluate"],
         flickr_images=DATA["flickr_images"],
         coco_images=DATA["coco_images"],

@@ -82,3 +82,22 @@ def test_resume_after_kill_gives_the_same_model(tmp_path):
 def test_train_loop_rejects_an_empty_schedule(tmp_path):
     with pytest.raises(ValueError, match="nothing to train"):
         train_loop(Toy(), lambda b: {}, lambda e, s: [], 0, 3, OptimConfig(), tmp_path / "s")
+
+
+def test_a_state_from_other_settings_is_not_resumed(tmp_path, caplog):
+    with pytest.raises(_Killed):
+        _run(tmp_path / "c.state", kill_at=7)  # leaves a state at step 6
+    torch.manual_seed(0)
+    model = Toy()
+    data = [(torch.randn(3), torch.randn(1)) for _ in range(20)]
+    collate = lambda b: {"x": torch.stack([x for x, _ in b]), "y": torch.stack([y for _, y in b])}  # noqa: E731
+    steps = []
+
+    def loss_fn(batch):
+        steps.append(1)
+        return {"mse": ((model.head(batch["x"]) - batch["y"]) ** 2).mean()}
+
+    state = train_loop(model, loss_fn, lambda e, s: epoch_loader(data, 4, collate, 5, e, s), 5, 3,
+                       OptimConfig(lr=0.1), tmp_path / "c.state", run_id="other-settings")
+    assert state.step == 15 and len(steps) == 15  # started over instead of resuming at step 6
+    assert "belongs to a different run" in caplog.text

@@ -53,6 +53,7 @@ class CCRKModel(nn.Module):
             num_attention_heads=t.num_attention_heads, intermediate_size=t.intermediate_size,
             max_position_embeddings=t.max_position_embeddings, type_vocab_size=1, layer_norm_eps=t.layer_norm_eps,
             hidden_dropout_prob=t.dropout, attention_probs_dropout_prob=t.dropout, pad_token_id=t.pad_token_id,
+            initializer_range=t.initializer_range,
             attn_implementation="sdpa" if torch.cuda.is_available() else "eager",  # eager is faster on CPU
         )
         self.text_encoder = XLMRobertaModel(xcfg, add_pooling_layer=False)
