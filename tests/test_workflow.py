@@ -120,13 +120,17 @@ def _r1_table(workdir):
 
 @pytest.mark.slow
 def test_demo_learns_far_above_chance(demo_run):
-    """Regression guard: English and the zero-shot average at 10x chance, every language at 4x at least."""
+    """Regression guard: English at 10x chance, the zero-shot average at 6x, no language below 2x.
+
+    A demo whose languages are not aligned by pretraining lands at 1-2x chance in every zero-shot language
+    (seen with one epoch of pretraining less), which this catches.
+    """
     workdir, _ = demo_run
     table, chance = _r1_table(workdir)
-    for row in ("en", "avg"):
-        assert table.loc[row, "ir_r1"] >= 10 * chance and table.loc[row, "tr_r1"] >= 10 * chance, table.loc[row]
+    assert table.loc["en", "ir_r1"] >= 10 * chance and table.loc["en", "tr_r1"] >= 10 * chance, table.loc["en"]
+    assert table.loc["avg", "ir_r1"] >= 6 * chance and table.loc["avg", "tr_r1"] >= 6 * chance, table.loc["avg"]
     for lang in TEST_LANGS:
-        assert table.loc[lang, "ir_r1"] >= 4 * chance and table.loc[lang, "tr_r1"] >= 4 * chance, table.loc[lang]
+        assert table.loc[lang, "ir_r1"] >= 2 * chance and table.loc[lang, "tr_r1"] >= 2 * chance, table.loc[lang]
     summary = json.loads((workdir / "results" / "finetune" / "xflickrco" / "zeroshot" / "summary.json").read_text())
     assert summary["selection"] == "validation" and summary["best_epoch"] is not None
 
