@@ -47,7 +47,7 @@ class _Killed(Exception):
     pass
 
 
-def _run(state_path, kill_at=None):
+def _run(state_path, kill_at=None, run_id=""):
     torch.manual_seed(0)
     model = Toy()
     data = [(torch.randn(3), torch.randn(1)) for _ in range(20)]
@@ -64,7 +64,7 @@ def _run(state_path, kill_at=None):
         return epoch_loader(data, 4, collate, seed=5, epoch=epoch, start_batch=start)
 
     state = train_loop(model, loss_fn, batches, steps_per_epoch=5, epochs=3, optim_cfg=OptimConfig(lr=0.1),
-                       state_path=state_path, save_every=2)
+                       state_path=state_path, save_every=2, run_id=run_id)
     return model, state, seen
 
 
@@ -87,17 +87,6 @@ def test_train_loop_rejects_an_empty_schedule(tmp_path):
 def test_a_state_from_other_settings_is_not_resumed(tmp_path, caplog):
     with pytest.raises(_Killed):
         _run(tmp_path / "c.state", kill_at=7)  # leaves a state at step 6
-    torch.manual_seed(0)
-    model = Toy()
-    data = [(torch.randn(3), torch.randn(1)) for _ in range(20)]
-    collate = lambda b: {"x": torch.stack([x for x, _ in b]), "y": torch.stack([y for _, y in b])}  # noqa: E731
-    steps = []
-
-    def loss_fn(batch):
-        steps.append(1)
-        return {"mse": ((model.head(batch["x"]) - batch["y"]) ** 2).mean()}
-
-    state = train_loop(model, loss_fn, lambda e, s: epoch_loader(data, 4, collate, 5, e, s), 5, 3,
-                       OptimConfig(lr=0.1), tmp_path / "c.state", run_id="other-settings")
-    assert state.step == 15 and len(steps) == 15  # started over instead of resuming at step 6
+    _, state, seen = _run(tmp_path / "c.state", run_id="other-settings")
+    assert state.step == 15 and len(seen) == 15  # started over instead of resuming at step 6
     assert "belongs to a different run" in caplog.text
