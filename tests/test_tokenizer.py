@@ -40,3 +40,11 @@ def test_reload_from_directory_gives_the_same_ids(tiny_tokenizer, tmp_path):
 def test_not_a_tokenizer_directory(tmp_path):
     with pytest.raises(CCRKError, match="not a tokenizer directory"):
         load_tokenizer(tmp_path)
+
+
+def test_frequent_words_are_single_pieces_and_unspaced_scripts_split_by_character(tiny_tokenizer):
+    pieces = tiny_tokenizer.convert_ids_to_tokens(tiny_tokenizer("a picture of a red circle")["input_ids"])
+    assert pieces == ["<s>", "▁a", "▁picture", "▁of", "▁a", "▁red", "▁circle", "</s>"]
+    zh = tiny_tokenizer.convert_ids_to_tokens(tiny_tokenizer("红色圆形")["input_ids"])[1:-1]
+    chars = [p.lstrip("▁") for p in zh if p != "▁"]
+    assert chars == ["红", "色", "圆", "形"]  # one piece per character, like XLM-R on unseen compounds
