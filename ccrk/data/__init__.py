@@ -1,0 +1,1 @@
+"""Datasets, readers, collation, masking and transforms."""
