@@ -37,12 +37,9 @@ def _corpus(a):
 
 
 def _tokenizer(a):
-    from ccrk.data.pretrain import read_corpus
-    from ccrk.data.text import pre_caption
-    from ccrk.tokenizer import train_tokenizer
+    from ccrk.tokenizer import train_tokenizer_on_corpus
 
-    items = read_corpus(a.corpus, a.languages.split(","))
-    train_tokenizer((pre_caption(c, 1000) for item in items for c in item.captions), a.out, a.vocab_size)
+    train_tokenizer_on_corpus(a.corpus, a.languages.split(","), a.out, a.vocab_size)
 
 
 def _pretrain(a):

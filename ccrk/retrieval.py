@@ -112,7 +112,8 @@ def evaluate_retrieval(model, tokenizer, image_paths, texts, txt2img, img2txt, t
     `image_features` (of exactly `image_paths`) lets the languages of one test set share one image pass.
     """
     model.eval()
-    img = image_features or encode_images(model, image_paths, transform, batch_size, device)
+    img = image_features if image_features is not None else encode_images(model, image_paths, transform,
+                                                                         batch_size, device)
     txt = encode_texts(model, tokenizer, texts, batch_size, max_tokens, max_words, device)
     i2t, t2i, itc = two_stage_scores(model, img, txt, k_test, fusion_batch_size)
     has_text = np.array([len(g) > 0 for g in img2txt])

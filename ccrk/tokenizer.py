@@ -85,6 +85,16 @@ def train_tokenizer(sentences: Iterable[str], out_dir, vocab_size: int):
     return load_tokenizer(out_dir)
 
 
+def train_tokenizer_on_corpus(corpus_paths, languages: list[str], out_dir, vocab_size: int):
+    """The tokenizer rule: a tokenizer for the corpus captions, normalised as the model will read them."""
+    from ccrk.data.pretrain import read_corpus
+    from ccrk.data.text import pre_caption
+
+    items = read_corpus(corpus_paths, languages)
+    tok = train_tokenizer((pre_caption(c, max_words=10**6) for it in items for c in it.captions), out_dir, vocab_size)
+    return tok, len(items)
+
+
 def unknown_token_counts(tokenizer, sentences: dict[str, str]) -> dict[str, int]:
     """For each language, how many tokens of its sentence are <unk> (all zero means full coverage)."""
     return {lang: tokenizer(text)["input_ids"].count(tokenizer.unk_token_id) for lang, text in sentences.items()}

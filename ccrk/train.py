@@ -135,8 +135,8 @@ def save_state(path, model, optimizer, scheduler, scaler, state: LoopState, run_
                     "step": state.step, "extra": state.extra or {}, "rng": _rng_state(), "run_id": run_id}, tmp)
 
 
-def load_state(path, model, optimizer, scheduler, scaler) -> LoopState:
-    ckpt = torch.load(path, map_location="cpu", weights_only=False)  # our own file: holds RNG tuples
+def load_state(ckpt: dict, model, optimizer, scheduler, scaler) -> LoopState:
+    """Restore a state dict read from a file that `save_state` wrote."""
     model.load_state_dict(ckpt["model"])
     optimizer.load_state_dict(ckpt["optimizer"])
     scheduler.load_state_dict(ckpt["scheduler"])
@@ -176,12 +176,13 @@ def train_loop(
     autocast, scaler = autocast_context(device)
     state = LoopState(extra={})
     if Path(state_path).is_file():
-        saved_id = torch.load(state_path, map_location="cpu", weights_only=False).get("run_id", "")
-        if saved_id == run_id:
-            state = load_state(state_path, model, optimizer, scheduler, scaler)
+        saved = torch.load(state_path, map_location="cpu", weights_only=False)  # our own file: holds RNG tuples
+        if saved.get("run_id", "") == run_id:
+            state = load_state(saved, model, optimizer, scheduler, scaler)
             log.info("resuming from %s at step %d of %d", state_path, state.step, total)
         else:  # left by a run with other settings or inputs: resuming it would mix two runs
             log.warning("ignoring %s: it belongs to a different run (settings or inputs changed)", state_path)
+        del saved
     model.train()
     t0, seen = time.time(), 0
     while state.step < total:

@@ -30,7 +30,7 @@ class TextConfig:
     max_position_embeddings: int = 514
     layer_norm_eps: float = 1e-5
     dropout: float = 0.1  # hidden and attention dropout, as BERT/XLM-R
-    initializer_range: float = 0.02  # std of new weights; BERT's 0.02 suits width 1024, ~1/sqrt(width) suits tiny models
+    initializer_range: float = 0.02  # std of newly initialised weights (BERT / XLM-R)
     pad_token_id: int = 1  # XLM-R's <pad>
 
 
