@@ -24,11 +24,26 @@ class LexiconTranslator:
         self.max_len = max(len(r["en"].split()) for r in rows)
         self.unknown_words = 0  # words passed through untranslated, for the shard report
 
-    def translate(self, texts: list[str], source_lang: str, target_lang: str) -> list[str]:
+    @property
+    def settings(self) -> dict:
+        return {"backend": self.name, "model": self.path}
+
+    def check_languages(self, source_lang: str, target_langs: list[str]) -> None:
         if source_lang != "en":
             raise ValueError(f"the demo lexicon translates from 'en' only, not {source_lang!r}")
-        if target_lang not in self.table:
-            raise ValueError(f"{self.path}: no column for target language {target_lang!r} (has {self.languages})")
+        for lang in target_langs:
+            if lang not in self.table:
+                raise ValueError(f"{self.path}: no column for target language {lang!r} (has {self.languages})")
+
+    def count_tokens(self, text: str) -> int:
+        return len(text.split())
+
+    def clip(self, text: str, max_tokens: int) -> tuple[str, bool]:
+        words = text.split()
+        return (text, False) if len(words) <= max_tokens else (" ".join(words[:max_tokens]), True)
+
+    def translate(self, texts: list[str], source_lang: str, target_lang: str) -> list[str]:
+        self.check_languages(source_lang, [target_lang])
         return [self._one(t, self.table[target_lang]) for t in texts]
 
     def _one(self, text: str, table: dict) -> str:

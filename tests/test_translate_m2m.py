@@ -1,0 +1,163 @@
+"""M2M-100 backends on a tiny locally built model: forced target language, identical greedy outputs, no
+`__xx__` left in any output, model-directory validation, and a whole shard through a neural backend."""
+
+import json
+import random
+import re
+
+import pytest
+
+from ccrk.io import write_jsonl
+from ccrk.translate import ModelDirError, build_translator, translate_shard, validate_m2m_dir
+from ccrk.translate.languages import M2M100_LANGUAGES
+
+LANG_TOKEN = re.compile(r"__[a-z]{2,3}__")
+SETTINGS = {"batch_size": 8, "beam_size": 1, "max_output_tokens": 12, "device": "cpu"}
+CAPTIONS = ["a red circle at the top left", "a big blue square", "a", "two small green crosses and a red circle in "
+            "the middle of the picture", "a small yellow triangle at the bottom right and a blue star"]
+
+
+def _sentences(n_scenes=120):
+    from ccrk.demo.captions import describe
+    from ccrk.demo.scenes import sample_scene
+
+    rng = random.Random(0)
+    scenes = [sample_scene(rng) for _ in range(n_scenes)]
+    return [describe(s, lang, random.Random(i)) for i, s in enumerate(scenes) for lang in ("en", "es", "id", "ru", "tr")]
+
+
+@pytest.fixture(scope="session")
+def tiny_m2m(tmp_path_factory):
+    from ccrk.translate.m2m_build import build_random_m2m100
+
+    return build_random_m2m100(tmp_path_factory.mktemp("m2m") / "model", _sentences(), vocab_size=200)
+
+
+@pytest.fixture(scope="session")
+def translators(tiny_m2m, tmp_path_factory):
+    ct2_dir = tmp_path_factory.mktemp("ct2") / "float32"
+    return {name: build_translator(name, str(tiny_m2m), converted_dir=ct2_dir, compute_type="float32", **SETTINGS)
+            for name in ("transformers", "ctranslate2", "easynmt")}
+
+
+def test_language_map_is_the_m2m100_one():
+    from transformers.models.m2m_100.tokenization_m2m_100 import FAIRSEQ_LANGUAGE_CODES
+
+    assert list(M2M100_LANGUAGES) == FAIRSEQ_LANGUAGE_CODES["m2m100"]  # same order: token ids follow it
+
+
+def test_tiny_model_has_language_tokens_where_the_real_one_has_them(tiny_m2m):
+    tok = validate_m2m_dir(tiny_m2m)
+    config = json.loads((tiny_m2m / "config.json").read_text())
+    base = len(json.loads((tiny_m2m / "vocab.json").read_text()))
+    assert tok.convert_tokens_to_ids("__af__") == base and tok.convert_tokens_to_ids("__zu__") == base + 99
+    assert config["vocab_size"] == base + 100 + 8  # 8 madeupword slots, as in m2m100_1.2B (128004 + 100 + 8)
+    assert "__es__" in tok.all_special_tokens
+
+
+def test_validation_rejects_a_tokenizer_without_special_language_tokens(tiny_m2m, tmp_path):
+    import shutil
+
+    from transformers import M2M100Tokenizer
+
+    bad = tmp_path / "bad"
+    shutil.copytree(tiny_m2m, bad)
+    for f in ("tokenizer_config.json", "added_tokens.json"):
+        (bad / f).unlink(missing_ok=True)
+    M2M100Tokenizer(str(bad / "vocab.json"), str(bad / "sentencepiece.bpe.model")).save_pretrained(str(bad))
+    with pytest.raises(ModelDirError, match=r"language tokens are not special tokens.*additional_special_tokens"):
+        validate_m2m_dir(bad)
+    with pytest.raises(ModelDirError, match="no such model directory"):
+        build_translator("transformers", str(tmp_path / "missing"))
+    (bad / "config.json").write_text(json.dumps({"model_type": "bart", "vocab_size": 10}))
+    with pytest.raises(ModelDirError, match=r"config.json: model_type 'bart', expected 'm2m_100'"):
+        validate_m2m_dir(bad)
+
+
+def test_every_backend_forces_the_target_language(translators):
+    import torch
+
+    hf = translators["transformers"]
+    es_id = hf.tokens.target_id("es")
+    batch = hf.tokens.tokenizer(CAPTIONS, padding=True, return_tensors="pt")
+    with torch.inference_mode():
+        ids = hf.model.generate(**batch, forced_bos_token_id=es_id, num_beams=1, do_sample=False, max_new_tokens=12)
+    assert ids[:, 1].tolist() == [es_id] * len(CAPTIONS)  # after the </s> start token: __es__
+    sources = [hf.tokens.tokenizer.convert_ids_to_tokens(x) for x in hf.tokens.source_ids(CAPTIONS, "en")]
+    raw = translators["ctranslate2"].translator.translate_batch(sources, target_prefix=[["__es__"]] * len(sources),
+                                                               beam_size=1, max_decoding_length=12)
+    assert [r.hypotheses[0][0] for r in raw] == ["__es__"] * len(CAPTIONS)
+    seen = []
+    engine = translators["easynmt"].model.translator.model
+    original = engine.generate
+    engine.generate = lambda *a, **kw: seen.append(kw["forced_bos_token_id"]) or original(*a, **kw)
+    try:
+        translators["easynmt"].translate(CAPTIONS, "en", "ru")
+    finally:
+        engine.generate = original
+    assert seen == [hf.tokens.target_id("ru")]
+    for name, tr in translators.items():  # the forced token conditions the whole output
+        assert tr.translate(CAPTIONS, "en", "es") != tr.translate(CAPTIONS, "en", "ru"), name
+
+
+def test_greedy_outputs_are_identical_across_backends_and_keep_no_language_token(translators):
+    hf = translators["transformers"]
+    outputs = {name: tr.translate(CAPTIONS, "en", "tr") for name, tr in translators.items()}
+    assert outputs["ctranslate2"] == outputs["transformers"] == outputs["easynmt"]
+    assert all(o.strip() for o in outputs["transformers"])
+    # the random model does emit language tokens mid-sentence; decoding must drop every one of them
+    raw = hf.model.generate(**hf.tokens.tokenizer(CAPTIONS, padding=True, return_tensors="pt"),
+                            forced_bos_token_id=hf.tokens.target_id("tr"), num_beams=1, max_new_tokens=12)
+    assert LANG_TOKEN.search(hf.tokens.tokenizer.decode(raw[0][2:]))
+    for name, outs in outputs.items():
+        assert not any(LANG_TOKEN.search(o) for o in outs), name
+
+
+def test_ctranslate2_beam_search_and_int8(translators, tiny_m2m):
+    ct2 = translators["ctranslate2"]
+    int8 = build_translator("ctranslate2", str(tiny_m2m), converted_dir=ct2.converted_dir, compute_type="int8",
+                            **{**SETTINGS, "beam_size": 3})
+    for out in (int8.translate(CAPTIONS, "en", "id"), ct2.translate(CAPTIONS[:2], "en", "id")):
+        assert all(isinstance(o, str) and o and not LANG_TOKEN.search(o) for o in out)
+    assert int8.settings["compute_type"] == "int8" and int8.settings["beam_size"] == 3
+
+
+def test_unknown_language_is_rejected_before_any_work(translators, tmp_path):
+    corpus = tmp_path / "given.jsonl"
+    write_jsonl(corpus, [{"caption": {"en": "a red circle"}, "image_path": "0.jpg"}])
+    out = tmp_path / "shard.jsonl"
+    with pytest.raises(ValueError, match=r"language 'xx' is not one of the 100 M2M-100 languages"):
+        translate_shard(corpus, out, 0, 1, translators["ctranslate2"], "en", ["es", "xx"])
+    with pytest.raises(ValueError, match=r"'EN' is not one of"):
+        translators["transformers"].translate(["a"], "EN", "es")
+    assert list(tmp_path.iterdir()) == [corpus]  # no output, no progress log
+
+
+def test_shard_through_a_neural_backend_is_aligned_counted_and_cached(translators, tmp_path):
+    ct2 = translators["ctranslate2"]
+    long_caption = " ".join(["a red circle and a blue square"] * 4)
+    captions = ["a red circle", "  a big blue square ", "", "a red circle", long_caption, "   ", "a big blue square"]
+    corpus = tmp_path / "given.jsonl"
+    write_jsonl(corpus, ({"caption": {"en": c}, "image_path": f"img/{i}.jpg"} for i, c in enumerate(captions)))
+    calls = []
+    original = ct2.translate
+    ct2.translate = lambda texts, s, t: calls.append(list(texts)) or original(texts, s, t)
+    try:
+        stats = translate_shard(corpus, tmp_path / "shard.jsonl", 0, 1, ct2, "en", ["es", "ru"], batch_size=2,
+                                max_input_tokens=10, stats_path=tmp_path / "stats.json")
+    finally:
+        del ct2.translate
+    rows = [json.loads(x) for x in (tmp_path / "shard.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert [(r["line"], r["image_path"]) for r in rows] == [(i + 1, f"img/{i}.jpg") for i in range(len(captions))]
+    assert all(set(r["translations"]) == {"es", "ru"} for r in rows)
+    assert rows[2]["translations"] == rows[5]["translations"] == {"es": "", "ru": ""}
+    assert rows[0]["translations"] == rows[3]["translations"] and rows[1]["translations"] == rows[6]["translations"]
+    assert stats == json.loads((tmp_path / "stats.json").read_text()) | {"sentences_per_s": stats["sentences_per_s"]}
+    assert (stats["lines"], stats["empty"], stats["truncated"], stats["unique"]) == (7, 2, 1, 3)
+    sent = [t for c in calls for t in c]
+    assert len(sent) == 2 * 3 and sent.count("a red circle") == 2  # each unique caption once per language
+    clipped = ct2.clip(long_caption, 10)[0]
+    assert ct2.count_tokens(clipped) == 10 and clipped in sent and long_caption not in sent
+    assert rows[4]["translations"]["es"] == original([clipped], "en", "es")[0]
+    assert [len(b) for b in calls[:2]] == [2, 1]  # length-sorted fixed batches
+    assert ct2.count_tokens(calls[0][0]) <= ct2.count_tokens(calls[0][1]) <= ct2.count_tokens(calls[1][0])
