@@ -161,3 +161,31 @@ def test_shard_through_a_neural_backend_is_aligned_counted_and_cached(translator
     assert rows[4]["translations"]["es"] == original([clipped], "en", "es")[0]
     assert [len(b) for b in calls[:2]] == [2, 1]  # length-sorted fixed batches
     assert ct2.count_tokens(calls[0][0]) <= ct2.count_tokens(calls[0][1]) <= ct2.count_tokens(calls[1][0])
+
+
+def test_interrupted_neural_shard_resumes_to_the_uninterrupted_output(translators, tmp_path):
+    from ccrk.translate.progress import progress_path
+
+    ct2 = translators["ctranslate2"]
+    corpus = tmp_path / "given.jsonl"
+    write_jsonl(corpus, ({"caption": {"en": c}} for c in _sentences(4)[::5] + CAPTIONS))
+    translate_shard(corpus, tmp_path / "reference.jsonl", 0, 1, ct2, "en", ["es"], batch_size=3)
+    out, calls = tmp_path / "shard.jsonl", []
+    original = ct2.translate
+
+    def killed_after_two_batches(texts, s, t):
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        calls.append(texts)
+        return original(texts, s, t)
+
+    ct2.translate = killed_after_two_batches
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            translate_shard(corpus, out, 0, 1, ct2, "en", ["es"], batch_size=3)
+    finally:
+        del ct2.translate
+    assert not out.exists() and progress_path(out).read_text().count("\n") == 3
+    stats = translate_shard(corpus, out, 0, 1, ct2, "en", ["es"], batch_size=3)
+    assert out.read_bytes() == (tmp_path / "reference.jsonl").read_bytes()
+    assert stats["translated_now"] == stats["unique"] - 6
