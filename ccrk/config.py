@@ -49,6 +49,7 @@ class PretrainConfig:
     seed: int = 42
     save_every: int = 10000  # optimizer steps between resumable checkpoints
     num_workers: int = 4  # DataLoader workers per process
+    checkpoint: str = ""  # a released checkpoint used instead of pretraining (rules/common.smk pretrained_model)
 
 
 @dataclass
@@ -62,6 +63,8 @@ class FinetuneConfig:
     max_tokens: int = 80
     max_words: int = 80
     start_eval: int = 7  # first epoch (0-based) evaluated on the validation set for model selection
+    image_res: int | None = None  # fine-tuning resolution (paper: 384); None: the pretrained model's
+    window_size: int | None = None  # Swin window (paper: 12); tables resampled on load; None: the pretrained model's
     augment: ImageAugConfig = field(default_factory=ImageAugConfig)
     seed: int = 42
     save_every: int = 10000

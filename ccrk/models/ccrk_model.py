@@ -57,6 +57,9 @@ class CCRKModel(nn.Module):
             attn_implementation="sdpa" if torch.cuda.is_available() else "eager",  # eager is faster on CPU
         )
         self.text_encoder = XLMRobertaModel(xcfg, add_pooling_layer=False)
+        # BertEmbeddings of the original has no padding row among the positions: with ids from 0, HF's
+        # padding_idx=1 would freeze the embedding of every caption's second token
+        self.text_encoder.embeddings.position_embeddings.padding_idx = None
         self.fusion_encoder = FusionEncoder(t.num_fusion_layers, t.hidden_size, t.num_attention_heads,
                                             t.intermediate_size, cfg.vision.width, t.layer_norm_eps, t.dropout)
         self.fusion_encoder.apply(self.text_encoder._init_weights)  # BERT init: N(0, 0.02), LayerNorm 1/0

@@ -1,12 +1,19 @@
-"""ccrk's checkpoint format: {"model": state_dict, "config": CCRKConfig dict, ...}, written atomically."""
+"""ccrk's checkpoint format: {"model": state_dict, "config": CCRKConfig dict, ...}, written atomically.
 
-from pathlib import Path
+`load_model` also reads the released CCLM/CCRK checkpoints (original key layout, SPEC §9).
+"""
+
+import logging
 
 import torch
 
 from ccrk.io import atomic_path
 from ccrk.models.ccrk_model import CCRKModel
 from ccrk.models.config import CCRKConfig
+from ccrk.models.keymap import FINETUNED_TEXT, KeyReport, is_original_layout, original_to_ccrk, text_prefix
+from ccrk.models.weights import config_from_original, load_into, model_state_dict, read_torch_file
+
+log = logging.getLogger("ccrk.models.checkpoint")
 
 
 def save_checkpoint(path, model: CCRKModel, **extra) -> None:
@@ -17,15 +24,41 @@ def save_checkpoint(path, model: CCRKModel, **extra) -> None:
 
 def load_checkpoint(path) -> dict:
     """Read a checkpoint with weights_only=True: tensors and plain containers, never pickled code."""
-    if not Path(path).is_file():
-        raise FileNotFoundError(f"checkpoint not found: {path}")
-    return torch.load(path, map_location="cpu", weights_only=True)
+    return read_torch_file(path)
 
 
-def load_model(path) -> CCRKModel:
-    ckpt = load_checkpoint(path)
-    model = CCRKModel(CCRKConfig.from_dict(ckpt["config"]))
-    missing, unexpected = model.load_state_dict(ckpt["model"], strict=False)
-    if missing or unexpected:
-        raise ValueError(f"{path}: checkpoint does not fit its config: missing {missing[:5]}, unexpected {unexpected[:5]}")
+def read_any_checkpoint(path, text_heads: int | None = None) -> tuple[dict, CCRKConfig, KeyReport, tuple]:
+    """(ccrk-keyed state dict, its config, what did not map, key prefixes the file may lack) of either layout.
+
+    A fine-tuned original (RetrievalModel) has no MLM head: ccrk's stays freshly initialised, unused there.
+    """
+    obj = read_torch_file(path)
+    sd = model_state_dict(obj, path)
+    if not is_original_layout(sd):
+        if "config" not in obj:
+            raise ValueError(f"{path}: a ccrk-layout state dict without its 'config' entry")
+        return dict(sd), CCRKConfig.from_dict(obj["config"]), KeyReport(), ()
+    cfg = config_from_original(sd, text_heads)
+    optional = ("mlm_head.",) if text_prefix(sd) == FINETUNED_TEXT else ()
+    mapped, report = original_to_ccrk(sd, cfg.text.num_text_layers)
+    return mapped, cfg, report, optional
+
+
+def load_model(path, image_res: int | None = None, window_size: int | None = None) -> CCRKModel:
+    """A model from a ccrk or released CCLM/CCRK checkpoint, at its own resolution or at `image_res`/`window_size`.
+
+    Another window resamples the Swin relative-position tables (SPEC §2.1) whatever the model is for next,
+    fine-tuning or evaluation only (the original skips this under --evaluate, then fails or misranks).
+    """
+    sd, cfg, report, optional = read_any_checkpoint(path)
+    model = CCRKModel(cfg.with_resolution(image_res, window_size))
+    load_into(model, sd, report, optional=optional)
+    if not report.clean:
+        raise ValueError(f"{path}: checkpoint does not fit its config: {report}")
+    if optional:
+        log.warning("%s: fine-tuned original without MLM head; the head stays newly initialised", path)
+    if (image_res or window_size) and (cfg.vision.image_res, cfg.vision.window_size) != (
+            model.cfg.vision.image_res, model.cfg.vision.window_size):
+        log.info("%s: %d px / window %d -> %d px / window %d (relative-position tables resampled)", path,
+                 cfg.vision.image_res, cfg.vision.window_size, model.cfg.vision.image_res, model.cfg.vision.window_size)
     return model

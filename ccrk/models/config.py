@@ -1,6 +1,6 @@
 """Model configuration: Swin image encoder, XLM-R text layers, fusion layers, heads."""
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 
 @dataclass
@@ -12,6 +12,17 @@ class VisionConfig:
     num_heads: tuple[int, ...] = (4, 8, 16, 32)  # heads per stage (Swin-B)
     window_size: int = 7  # attention window (12 at 384 px)
     drop_path_rate: float = 0.1  # stochastic depth, linear over the blocks
+
+    def __post_init__(self):
+        # the original's Swin needs every stage to tile into whole windows; timm would pad silently instead
+        stride = self.patch_size * 2 ** (len(self.depths) - 1)
+        if self.image_res % stride:
+            raise ValueError(f"model.vision: image_res {self.image_res} is not a multiple of the total stride {stride}")
+        for s in range(len(self.depths)):
+            side = self.image_res // (self.patch_size * 2**s)
+            if side % min(self.window_size, side):
+                raise ValueError(f"model.vision: stage {s} is {side}x{side} patches, not a whole number of "
+                                 f"{self.window_size}x{self.window_size} windows (image_res {self.image_res})")
 
     @property
     def width(self) -> int:
@@ -35,13 +46,31 @@ class TextConfig:
 
 
 @dataclass
+class InitConfig:
+    text: str = ""  # local xlm-roberta-large directory (Hugging Face layout); "" = random init
+    vision: str = ""  # local swin_base_patch4_window7_224_22k.pth; "" = random init
+
+
+@dataclass
 class CCRKConfig:
     vision: VisionConfig = field(default_factory=VisionConfig)
     text: TextConfig = field(default_factory=TextConfig)
+    init: InitConfig = field(default_factory=InitConfig)  # weights pretraining starts from (read before step 0)
     embed_dim: int = 256  # contrastive feature size
     temp: float = 0.07  # initial contrastive temperature (learnable, logits = sim / temp)
     temp_min: float = 0.001  # pretraining clamps temp in place to [temp_min, temp_max] every forward
     temp_max: float = 0.5
+
+    @classmethod
+    def paper(cls, image_res: int = 224) -> "CCRKConfig":
+        """CCRK at full size (SPEC §2): Swin-B, XLM-R-large's odd layers as 6 text + 6 fusion layers,
+        523,565,901 parameters at 224 px; the window is image_res / 32 (224 px: 7, 384 px: 12)."""
+        return cls().with_resolution(image_res, image_res // 32)
+
+    def with_resolution(self, image_res: int | None = None, window_size: int | None = None) -> "CCRKConfig":
+        """A copy at another image size and/or Swin window (None keeps the current one)."""
+        v = self.vision
+        return replace(self, vision=replace(v, image_res=image_res or v.image_res, window_size=window_size or v.window_size))
 
     def to_dict(self) -> dict:
         return asdict(self)

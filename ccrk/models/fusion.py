@@ -61,18 +61,29 @@ class AttentionBlock(nn.Module):
         return self.output(self.self(x, kv, kv_mask), x)
 
 
+class Intermediate(nn.Module):
+    """BERT's FFN expansion with GELU (key `intermediate.dense`, as in BERT)."""
+
+    def __init__(self, hidden: int, intermediate: int):
+        super().__init__()
+        self.dense = nn.Linear(hidden, intermediate)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.gelu(self.dense(x))
+
+
 class FusionLayer(nn.Module):
     def __init__(self, hidden: int, heads: int, intermediate: int, encoder_width: int, eps: float, dropout: float):
         super().__init__()
         self.attention = AttentionBlock(hidden, heads, hidden, eps, dropout)
         self.crossattention = AttentionBlock(hidden, heads, encoder_width, eps, dropout)
-        self.intermediate = nn.Linear(hidden, intermediate)
+        self.intermediate = Intermediate(hidden, intermediate)
         self.output = AddNorm(intermediate, hidden, eps, dropout)
 
     def forward(self, text, text_mask, image, image_mask=None):
         x = self.attention(text, text, text_mask)  # bidirectional over the text
         x = self.crossattention(x, image, image_mask)
-        return self.output(F.gelu(self.intermediate(x)), x)
+        return self.output(self.intermediate(x), x)
 
 
 class FusionEncoder(nn.Module):

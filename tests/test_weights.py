@@ -1,0 +1,172 @@
+"""Full-size model on `meta`, the original-layout key map both ways, and loading released checkpoints."""
+
+import random
+
+import numpy as np
+import pytest
+import torch
+
+from ccrk.models import CCRKConfig, CCRKModel, load_model, read_any_checkpoint, save_checkpoint
+from ccrk.models.keymap import ccrk_to_original, check_against, original_to_ccrk
+from tests.original_layout import TINY, Dims, original_shapes, original_state_dict
+
+PAPER_PARAMS_224 = 523_565_901  # README "The model at full size"
+PAPER_PARAMS_384 = 523_701_261
+
+
+def _meta_model(cfg):
+    with torch.device("meta"):
+        return CCRKModel(cfg)
+
+
+def _hand_count(vocab=250002, h=1024, inter=4096, max_pos=514, window=7) -> int:
+    """Parameters of CCRK at paper size, summed by hand from SPEC §2 (no model code involved)."""
+    swin_b_without_head = 87_768_224 - (1024 * 1000 + 1000)  # timm swin_base_patch4_window7_224: 87.77M with head
+    swin = swin_b_without_head + 376 * ((2 * window - 1) ** 2 - 169)  # 376 = sum of depth x heads per stage
+    linear = lambda i, o: i * o + o  # noqa: E731
+    self_attn = 4 * linear(h, h) + 2 * h
+    ffn = linear(h, inter) + linear(inter, h) + 2 * h
+    embeddings = vocab * h + max_pos * h + h + 2 * h
+    text = 6 * (self_attn + ffn)
+    fusion = 6 * (2 * self_attn + ffn)  # + cross-attention, keys/values from 1024-d image tokens
+    heads = 2 * linear(1024, 256) + 1 + linear(h, 2 * h) + 2 * 2 * h + linear(2 * h, 2)
+    mlm = linear(h, h) + 2 * h + vocab
+    return swin + embeddings + text + fusion + heads + mlm
+
+
+@pytest.mark.parametrize("res,window,count", [(224, 7, PAPER_PARAMS_224), (384, 12, PAPER_PARAMS_384)])
+def test_full_size_model_on_meta_has_the_paper_parameter_count(res, window, count):
+    cfg = CCRKConfig.paper(res)
+    assert (cfg.vision.window_size, cfg.vision.width, cfg.text.hidden_size, cfg.embed_dim) == (window, 1024, 1024, 256)
+    model = _meta_model(cfg)
+    assert sum(p.numel() for p in model.parameters()) == count == _hand_count(window=window)
+    # image tokens: [average] + 7x7 (224 px) or 12x12 (384 px) patches of 1024 channels
+    images = torch.empty(2, 3, res, res, device="meta")
+    assert model.vision_encoder(images).shape == (2, 1 + window**2, 1024)
+
+
+def test_every_original_key_and_shape_maps_at_full_size():
+    model_shapes = {k: tuple(v.shape) for k, v in _meta_model(CCRKConfig.paper()).state_dict().items()}
+    original = original_state_dict(Dims(), device="meta")
+    mapped, report = original_to_ccrk(original, n_text=6)
+    check_against(mapped, model_shapes, report)
+    assert report.clean, str(report)
+    back = ccrk_to_original({k: torch.empty(s, device="meta") for k, s in model_shapes.items()}, n_text=6)
+    buffers = ("relative_position_index", "attn_mask", "position_ids")
+    expected = {k: tuple(s) for k, (s, _) in original_shapes(Dims()).items() if not k.endswith(buffers)}
+    assert {k: tuple(v.shape) for k, v in back.items()} == expected
+
+
+def test_round_trip_ours_original_ours_is_bit_identical(tiny_model):
+    ours = tiny_model.state_dict()
+    original = ccrk_to_original(ours, tiny_model.cfg.text.num_text_layers)
+    assert "text_encoder.cls.predictions.decoder.weight" in original
+    assert any(k.startswith("vision_encoder.layers.0.downsample.") for k in original)  # Microsoft: end of stage 0
+    back, report = original_to_ccrk(original, tiny_model.cfg.text.num_text_layers)
+    assert report.clean and list(back) == list(ours)
+    assert all(torch.equal(back[k], ours[k]) and back[k].dtype == ours[k].dtype for k in ours)
+
+
+def _write(path, state_dict, **extra):
+    torch.save({"model": state_dict, **extra}, path)
+    return path
+
+
+def test_released_layout_loads_with_an_empty_report(tmp_path):
+    sd = original_state_dict(TINY)
+    # as CCRK's Pretrain.py saves it: optimizer, config and the RNG states of python, numpy and torch
+    path = _write(tmp_path / "ccrk_epoch_29.th", sd, optimizer={"state": {}, "param_groups": []},
+                  config={"embed_dim": 16}, epoch=29, random_state=random.getstate(),
+                  np_random_state=np.random.get_state(), torch_rng_state=torch.get_rng_state())
+    mapped, cfg, report, optional = read_any_checkpoint(path)
+    assert report.clean and not optional
+    v, t = cfg.vision, cfg.text
+    assert (v.image_res, v.window_size, v.embed_dim, v.depths, v.num_heads) == (32, 4, 8, (2, 2), (1, 2))
+    assert (t.hidden_size, t.num_text_layers, t.num_fusion_layers, t.vocab_size, t.max_position_embeddings) == (
+        64, 2, 2, 40, 20)
+    model = load_model(path)
+    got = model.state_dict()
+    # patch merging: end of Microsoft stage 0 = start of timm stage 1
+    assert torch.equal(got["vision_encoder.swin.layers.1.downsample.reduction.weight"],
+                       sd["vision_encoder.layers.0.downsample.reduction.weight"])
+    assert torch.equal(got["fusion_encoder.layer.0.intermediate.dense.weight"],
+                       sd["text_encoder.bert.encoder.layer.2.intermediate.dense.weight"])
+    assert torch.equal(got["fusion_encoder.layer.1.crossattention.self.key.weight"],
+                       sd["text_encoder.bert.encoder.layer.3.crossattention.self.key.weight"])
+    assert torch.equal(got["mlm_head.LayerNorm.weight"], sd["text_encoder.cls.predictions.transform.LayerNorm.weight"])
+    assert torch.equal(got["text_encoder.embeddings.position_embeddings.weight"],
+                       sd["text_encoder.bert.embeddings.position_embeddings.weight"])
+    # and back: every weight of the file, bit for bit (the buffers are recomputed, not written)
+    again = ccrk_to_original(got, n_text=2)
+    kept = {k: x for k, x in sd.items() if not k.endswith(("relative_position_index", "attn_mask", "position_ids"))}
+    assert set(again) == set(kept) and all(torch.equal(again[k], kept[k]) for k in kept)
+
+
+def test_patch_merging_computes_the_microsoft_concatenation(tmp_path):
+    """timm's merge must read the 2x2 neighbours in Microsoft's x0, x1, x2, x3 order for the weights to mean the same."""
+    model = load_model(_write(tmp_path / "m.th", original_state_dict(TINY))).eval()
+    merge = model.vision_encoder.swin.layers[1].downsample
+    x = torch.randn(1, 8, 8, 8)
+    x0, x1, x2, x3 = x[:, 0::2, 0::2], x[:, 1::2, 0::2], x[:, 0::2, 1::2], x[:, 1::2, 1::2]
+    reference = merge.reduction(merge.norm(torch.cat([x0, x1, x2, x3], dim=-1)))  # Swin-Transformer PatchMerging
+    torch.testing.assert_close(merge(x), reference)
+
+
+def test_finetuned_layout_without_mlm_head_loads(tmp_path, caplog):
+    sd = original_state_dict(TINY, finetuned=True)
+    assert not any(k.startswith("text_encoder.bert.") for k in sd)
+    model = load_model(_write(tmp_path / "checkpoint_best.pth", sd))
+    assert torch.equal(model.state_dict()["text_encoder.encoder.layer.1.output.dense.weight"],
+                       sd["text_encoder.encoder.layer.1.output.dense.weight"])
+    assert "without MLM head" in caplog.text
+
+
+def test_a_bare_state_dict_is_read_too(tmp_path):
+    path = tmp_path / "bare.th"
+    torch.save(original_state_dict(TINY, finetuned=True), path)
+    assert load_model(path).cfg.vision.image_res == 32
+
+
+@pytest.mark.parametrize("change,expected", [
+    (lambda sd: sd.update({"bbox_head.0.weight": torch.zeros(2)}), "1 unexpected: bbox_head.0.weight"),
+    (lambda sd: sd.pop("itm_head.3.bias"), "1 missing: itm_head.3.bias"),
+    (lambda sd: sd.update({"text_encoder.cls.predictions.decoder.weight": torch.zeros(40, 64)}), "mismatched"),
+    (lambda sd: sd.update({"text_proj.bias": torch.zeros(17)}), "text_proj.bias: shape (17,), model (16,)"),
+])
+def test_a_malformed_file_is_reported_by_key(tmp_path, change, expected):
+    sd = original_state_dict(TINY)
+    change(sd)
+    path = _write(tmp_path / "bad.th", sd)
+    with pytest.raises(ValueError, match=r"bad\.th") as err:
+        load_model(path)
+    assert expected in str(err.value)
+
+
+def test_pickled_code_is_refused(tmp_path):
+    path = tmp_path / "evil.th"
+    torch.save({"model": original_state_dict(TINY), "args": Dims()}, path)  # an arbitrary class
+    with pytest.raises(Exception, match="Unsupported global"):
+        load_model(path)
+
+
+def test_evaluating_at_another_window_resamples_the_tables(tiny_model, tmp_path):
+    """The original's --evaluate loads a 224-px checkpoint into the 384-px model without resampling; ccrk resamples."""
+    from ccrk.models.swin_resample import resample_relative_position_table
+
+    path = tmp_path / "pretrained.pt"
+    save_checkpoint(path, tiny_model)
+    model = load_model(path, image_res=64, window_size=8).eval()
+    assert (model.cfg.vision.image_res, model.cfg.vision.window_size) == (64, 8)
+    key = "vision_encoder.swin.layers.0.blocks.0.attn.relative_position_bias_table"
+    table = model.state_dict()[key]
+    assert table.shape == (15 * 15, 2)
+    torch.testing.assert_close(table, resample_relative_position_table(tiny_model.state_dict()[key], 225))
+    assert model.encode_image(torch.randn(1, 3, 64, 64)).tokens.shape == (1, 1 + 8 * 8, 32)
+    for k, v in tiny_model.state_dict().items():  # everything else is untouched
+        if "relative_position_bias_table" not in k:
+            assert torch.equal(model.state_dict()[k], v), k
+
+
+def test_a_window_that_does_not_tile_the_image_is_refused():
+    with pytest.raises(ValueError, match="not a whole number of 7x7 windows"):
+        CCRKConfig.paper().with_resolution(384, 7)
