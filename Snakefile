@@ -33,3 +33,4 @@ rule all:
     input:
         "results/xflickrco_table.csv",
         "results/xflickrco_mrv.csv",
+        TRANSLATION_REPORT,

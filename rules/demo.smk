@@ -4,6 +4,7 @@ if DEMO["enabled"]:
         output:
             given=DATA["pretrain_given"],
             lexicon=f"{DEMO['out_dir']}/lexicon.tsv",
+            references=f"{DEMO['out_dir']}/pretrain/references.jsonl",
             train=f"{FLICKR30K}/train_ann.jsonl",
             valid=f"{FLICKR30K}/valid_ann.jsonl",
             test=f"{FLICKR30K}/test_ann.jsonl",

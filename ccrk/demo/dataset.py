@@ -6,6 +6,7 @@ Layout under `out_dir`:
   iglue/datasets/xFlickrCO/annotations/{lang}/test.jsonl              one caption, same images everywhere
   iglue/datasets/xFlickrCO/annotations/{lang}/train_{N}.jsonl         few-shot, non-English test languages
   pretrain/given.jsonl                                                {"caption": {lang: text}, "image_path"}
+  pretrain/references.jsonl                                           the same images in id/es/ru/tr (scores)
   lexicon.tsv                                                         en -> id, es, ru, tr phrase table
 Every random draw comes from a string-seeded random.Random, so one seed gives byte-identical files.
 """
@@ -164,12 +165,15 @@ def write_demo_dataset(out_dir, *, seed: int, image_size: int, n_pretrain: int, 
             write_jsonl(annotations / "xFlickrCO" / "annotations" / lang / f"train_{n}.jsonl", records)
 
     # pretraining: one rng state per image for all languages, so the captions are parallel "translations"
-    given = []
+    given, references = [], []
     for im in pretrain:
         caption = {lang: describe(im.scene, lang, random.Random(f"{seed}:caption:{im.key}:given"))
-                   for lang in given_languages}
-        given.append({"caption": caption, "image_path": im.img_path})
+                   for lang in (*given_languages, *LEXICON_LANGUAGES)}
+        given.append({"caption": {lang: caption[lang] for lang in given_languages}, "image_path": im.img_path})
+        # the languages the pipeline translates, drawn alike: references for the translations' chrF/BLEU
+        references.append({"caption": {lang: caption[lang] for lang in LEXICON_LANGUAGES}, "image_path": im.img_path})
     write_jsonl(out / "pretrain" / "given.jsonl", given)
+    write_jsonl(out / "pretrain" / "references.jsonl", references)
 
     rows = lexicon_entries()
     columns = ("en", *LEXICON_LANGUAGES)
