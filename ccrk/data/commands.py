@@ -1,0 +1,112 @@
+"""`python -m ccrk` subcommands of the real-data stages: download, retry, WIT join, Multi30K/MSCOCO reformatting."""
+
+from __future__ import annotations
+
+from dataclasses import fields
+
+import yaml
+
+
+def _download_settings(a) -> dict:
+    """data.download of --config, with every --<setting> flag given on the command line laid over it."""
+    settings = {}
+    if a.config:
+        with open(a.config, encoding="utf-8") as f:
+            settings = dict(((yaml.safe_load(f) or {}).get("data") or {}).get("download") or {})
+    from ccrk.data.download import DownloadConfig
+
+    for f in fields(DownloadConfig):
+        if getattr(a, f.name) is not None:
+            settings[f.name] = getattr(a, f.name)
+    return settings
+
+
+def _download(a):
+    from ccrk.data.download import download_config, download_list_shard
+
+    print(download_list_shard(a.urls, a.format, a.shard, a.shards, a.images_root, a.subdir, a.manifest, a.stats,
+                              download_config(_download_settings(a)), a.captions))
+
+
+def _retry(a):
+    from ccrk.data.download import download_config, retry_failed
+    from ccrk.io import read_json
+
+    settings = {**read_json(a.stats)["settings"], **_download_settings(a)}
+    print(retry_failed(a.manifest, a.stats, a.images_root, download_config(settings),
+                       a.kinds.split(",") if a.kinds else None))
+
+
+def _wit(a):
+    from ccrk.data.wit_pixels import join_wit
+
+    join_wit(a.annotations, a.pixels, a.out, a.report, a.missing_images)
+
+
+def _multi30k(a):
+    from ccrk.data.multi30k import write_multi30k
+    from ccrk.io import write_json
+
+    report = write_multi30k(a.root, a.out_dir, a.languages.split(","), a.image_root, a.missing_images, a.image_dir)
+    write_json(f"{a.out_dir}/report.json", report)
+
+
+def _mscoco(a):
+    from ccrk.data.mscoco import mscoco_files
+
+    mscoco_files(a.lang, a.source, a.out_dir, a.image_root, a.missing_images, a.image_dir,
+                 splits=dict(s.split("=", 1) for s in a.split), captions=a.captions)
+
+
+def add_data_commands(cmd) -> None:
+    """Register the subcommands with `cmd(name, fn, help)` of ccrk.cli."""
+    from ccrk.data.download import DownloadConfig
+    from ccrk.data.image_policy import POLICIES
+    from ccrk.data.urls import FORMATS
+
+    def settings_flags(s):
+        s.add_argument("--config", help="YAML whose data.download section gives the settings")
+        for f in fields(DownloadConfig):
+            s.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name, type=type(f.default), default=None)
+
+    s = cmd("download", _download, "download one shard of an image URL list: images, manifest, stats "
+            "(rule download_images); a killed run resumes")
+    s.add_argument("--urls", required=True)
+    s.add_argument("--format", default="tsv", choices=FORMATS, help="tsv: CC3M caption<TAB>url; urls: SBU; coco")
+    s.add_argument("--captions", help="line-aligned captions of a `urls` list")
+    s.add_argument("--shard", type=int, default=0)
+    s.add_argument("--shards", type=int, default=1)
+    s.add_argument("--images-root", required=True)
+    s.add_argument("--subdir", required=True, help="images go to IMAGES_ROOT/SUBDIR/<key>.jpg")
+    s.add_argument("--manifest", required=True)
+    s.add_argument("--stats", required=True)
+    settings_flags(s)
+    s = cmd("download-retry", _retry, "fetch the failed rows of a finished download shard again")
+    s.add_argument("--manifest", required=True)
+    s.add_argument("--stats", required=True)
+    s.add_argument("--images-root", required=True)
+    s.add_argument("--kinds", help="comma-separated error kinds to retry (default: every failed row)")
+    settings_flags(s)
+    s = cmd("wit-join", _wit, "join IGLUE WIT annotations with Kaggle pixel CSVs (rules wit_join_*)")
+    s.add_argument("--annotations", nargs="+", required=True)
+    s.add_argument("--pixels", nargs="+", required=True, help="pixel CSV files (.csv or .csv.gz)")
+    s.add_argument("--out", nargs="+", required=True, help="one output per annotation file")
+    s.add_argument("--report", required=True)
+    s.add_argument("--missing-images", default="skip", choices=POLICIES)
+    s = cmd("multi30k", _multi30k, "Multi30K raw task1/task2 files -> {train,val,test_2016_flickr}.LANG.json")
+    s.add_argument("--root", required=True, help="the data/ folder of a multi30k/dataset checkout")
+    s.add_argument("--out-dir", required=True)
+    s.add_argument("--languages", default="en,de,fr,cs")
+    s.add_argument("--image-root", help="check that every image exists under it")
+    s.add_argument("--image-dir", default="flickr30k-images", help="image folder, relative to the image root")
+    s.add_argument("--missing-images", default="fail", choices=POLICIES)
+    s = cmd("mscoco", _mscoco, "COCO captions -> LANG.{train,val,test}.json: en Karpathy, ja YJ Captions, zh COCO-CN")
+    s.add_argument("--lang", required=True, choices=["en", "ja", "zh"])
+    s.add_argument("--source", help="dataset_coco.json (en) or the YJ Captions JSON (ja)")
+    s.add_argument("--captions", nargs="*", default=[], help="COCO-CN caption files (zh)")
+    s.add_argument("--split", nargs="*", default=[], metavar="SPLIT=FILE",
+                   help="image lists: train/val/test for zh; val/test for ja (else a seeded split)")
+    s.add_argument("--out-dir", required=True)
+    s.add_argument("--image-root", help="check that every image exists under it")
+    s.add_argument("--image-dir", default="coco", help="COCO folder (holding train2014/, val2014/) under the root")
+    s.add_argument("--missing-images", default="fail", choices=POLICIES)

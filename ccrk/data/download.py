@@ -1,0 +1,204 @@
+"""Image download by shards: URL rows -> verified, resized JPEGs + a manifest row per URL + shard stats.
+
+One shard is one job (the shard count is fixed when the DAG is built); inside it a thread pool fetches
+concurrently. Progress is appended to `<manifest>.partial` as rows finish, so a killed shard resumes
+without fetching its finished rows again; images live in `<images>.partial/` until the shard completes,
+then the folder is renamed into place and the manifest and stats are written atomically.
+`retry_failed` fetches the failed rows of a finished shard again and rewrites its manifest.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import hashlib
+import json
+import logging
+import os
+import shutil
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+from ccrk.data.fetch import Fetcher, FetchError
+from ccrk.data.image_verify import RESIZE_MODES, ImageRejected, verify_and_resize
+from ccrk.data.urls import UrlRow, read_url_list
+from ccrk.io import atomic_open, iter_jsonl, read_json, write_json, write_jsonl
+
+log = logging.getLogger("ccrk.download")
+
+
+@dataclass
+class DownloadConfig:
+    image_size: int = 384  # stored size: the shorter side (keep_ratio) or the square side (center_crop)
+    resize_mode: str = "keep_ratio"  # keep_ratio (never enlarges) | center_crop | none
+    threads: int = 64  # concurrent downloads in one shard job (shard jobs in parallel add processes)
+    timeout: float = 10.0  # seconds to connect, and for each read
+    retries: int = 0  # extra tries after a timeout, a connection error or HTTP 5xx/429
+    max_redirects: int = 10  # more redirects fail the row (this is how a redirect loop ends)
+    max_bytes: int = 20_000_000  # a larger body is refused, by Content-Length or while it streams
+    max_pixels: int = 89_478_485  # width x height cap, read from the header before decoding (Pillow's default)
+    quality: int = 95  # JPEG quality of the stored images
+    user_agent: str = "ccrk-download/0.1"
+
+    def __post_init__(self):
+        if self.resize_mode not in RESIZE_MODES:
+            raise ValueError(f"download.resize_mode {self.resize_mode!r}: expected one of {RESIZE_MODES}")
+
+
+def download_config(d: dict | None) -> DownloadConfig:
+    known = {f.name for f in fields(DownloadConfig)}
+    unknown = set(d or {}) - known
+    if unknown:
+        raise ValueError(f"download settings: unknown key(s) {sorted(unknown)}; expected some of {sorted(known)}")
+    return DownloadConfig(**(d or {}))
+
+
+def shard_rows(rows: list, shard: int, n_shards: int) -> list:
+    """Contiguous rows of shard `shard` of `n_shards`; sizes differ by at most one."""
+    if not 0 <= shard < n_shards:
+        raise ValueError(f"shard {shard} outside 0..{n_shards - 1}")
+    return rows[len(rows) * shard // n_shards: len(rows) * (shard + 1) // n_shards]
+
+
+def _record(row: UrlRow, **values) -> dict:
+    base = {"key": row.key, "row": row.row, "url": row.url, "caption": row.caption, "status": "failed",
+            "error_kind": None, "error": None, "bytes": None, "width": None, "height": None,
+            "original_width": None, "original_height": None, "sha256": None, "path": None}
+    return {**base, **values}
+
+
+def _fetch_one(row: UrlRow, fetcher: Fetcher, cfg: DownloadConfig, out_dir: Path, subdir: str) -> dict:
+    """Fetch, verify and store one row; every failure becomes a manifest record, never an exception."""
+    try:
+        data, content_type = fetcher.fetch(row.url)
+        image = verify_and_resize(data, content_type, cfg.image_size, cfg.resize_mode, cfg.max_pixels, cfg.quality)
+    except (FetchError, ImageRejected) as e:
+        return _record(row, error_kind=e.kind, error=str(e)[:500])
+    except Exception as e:  # a URL from the wild must never stop the shard: record it, with its type
+        return _record(row, error_kind="other", error=f"{type(e).__name__}: {e}"[:500])
+    with atomic_open(out_dir / f"{row.key}.jpg", "wb") as f:
+        f.write(image.jpeg)
+    return _record(row, status="success", bytes=len(data), width=image.width, height=image.height,
+                   original_width=image.original_width, original_height=image.original_height,
+                   sha256=hashlib.sha256(data).hexdigest(), path=f"{subdir}/{row.key}.jpg")
+
+
+def _fetch_all(rows: list[UrlRow], cfg: DownloadConfig, out_dir: Path, subdir: str):
+    """Yield a record per row as it finishes, with at most 2 x threads rows in flight."""
+    fetcher = Fetcher(cfg.timeout, cfg.max_bytes, cfg.max_redirects, cfg.retries, cfg.threads, cfg.user_agent)
+    pending, todo = set(), iter(rows)
+    start, n, last_log = time.monotonic(), 0, time.monotonic()
+    with cf.ThreadPoolExecutor(cfg.threads, thread_name_prefix="download") as pool:
+        while True:
+            for row in todo:
+                pending.add(pool.submit(_fetch_one, row, fetcher, cfg, out_dir, subdir))
+                if len(pending) >= 2 * cfg.threads:
+                    break
+            if not pending:
+                return
+            finished, pending = cf.wait(pending, return_when=cf.FIRST_COMPLETED)
+            for future in finished:
+                n += 1
+                yield future.result()
+            if time.monotonic() - last_log > 30:
+                last_log = time.monotonic()
+                log.info("%d/%d rows, %.1f rows/s", n, len(rows), n / (last_log - start))
+
+
+def _load_progress(progress: Path, work_dir: Path, keys: set[str]) -> dict[str, dict]:
+    """Rows recorded before a kill; a cut-off last line and successes without their file are dropped."""
+    done = {}
+    if progress.exists():
+        with open(progress, encoding="utf-8") as f:
+            for line in f:
+                try:
+                    rec = json.loads(line)
+                except json.JSONDecodeError:
+                    continue  # the line being written when the job was killed
+                if rec.get("key") in keys and (rec["status"] != "success" or (work_dir / f"{rec['key']}.jpg").exists()):
+                    done[rec["key"]] = rec
+        write_jsonl(progress, done.values())  # compacted, so appending continues on a clean line
+    return done
+
+
+def _prune(folder: Path, keep: set[str]) -> None:
+    """Remove every file but the stored images `keep` (temp files of a killed write, stale images)."""
+    for path in folder.iterdir():
+        if path.name not in keep:
+            path.unlink()
+
+
+def _stats(records: list[dict], cfg: DownloadConfig, subdir: str, **extra) -> dict:
+    ok = [r for r in records if r["status"] == "success"]
+    return {"subdir": subdir, "count": len(records), "success": len(ok), "failed": len(records) - len(ok),
+            "failed_by_kind": dict(sorted(Counter(r["error_kind"] for r in records if r["status"] != "success")
+                                          .items())),
+            "bytes_downloaded": sum(r["bytes"] for r in ok), **extra, "settings": asdict(cfg)}
+
+
+def download_shard(rows: list[UrlRow], images_root, subdir: str, manifest_path, stats_path,
+                   cfg: DownloadConfig) -> dict:
+    """Download `rows` into `images_root/subdir/<key>.jpg`; write the manifest (row order) and the stats."""
+    final_dir = Path(images_root) / subdir
+    work_dir = final_dir.with_name(final_dir.name + ".partial")
+    progress = Path(f"{manifest_path}.partial")
+    work_dir.mkdir(parents=True, exist_ok=True)
+    done = _load_progress(progress, work_dir, {r.key for r in rows})
+    _prune(work_dir, {f"{k}.jpg" for k, r in done.items() if r["status"] == "success"})
+    todo = [r for r in rows if r.key not in done]
+    log.info("shard %s: %d rows, %d done before, %d to fetch", subdir, len(rows), len(done), len(todo))
+    start = time.monotonic()
+    with open(progress, "a", encoding="utf-8") as f:
+        for rec in _fetch_all(todo, cfg, work_dir, subdir):
+            f.write(json.dumps(rec, ensure_ascii=False) + "\n")
+            f.flush()
+            done[rec["key"]] = rec
+    seconds = time.monotonic() - start
+    records = [done[r.key] for r in rows]
+    if final_dir.exists():
+        shutil.rmtree(final_dir)
+    os.replace(work_dir, final_dir)
+    write_jsonl(manifest_path, records)
+    stats = _stats(records, cfg, subdir, fetched=len(todo), resumed=len(rows) - len(todo),
+                   seconds=round(seconds, 3), rows_per_second=round(len(todo) / seconds, 2) if seconds else None)
+    write_json(stats_path, stats)
+    progress.unlink()
+    log.info("shard %s: %s", subdir, {k: v for k, v in stats.items() if k != "settings"})
+    return stats
+
+
+def retry_failed(manifest_path, stats_path, images_root, cfg: DownloadConfig | None = None,
+                 kinds: list[str] | None = None) -> dict:
+    """Fetch the failed rows (of `kinds`, default all) of a finished shard again; rewrite manifest and stats.
+
+    Settings default to those the shard was downloaded with (kept in its stats).
+    """
+    old = read_json(stats_path)
+    cfg = cfg or download_config(old["settings"])
+    subdir = old["subdir"]
+    records = [rec for _, rec in iter_jsonl(manifest_path)]
+    folder = Path(images_root) / subdir
+    folder.mkdir(parents=True, exist_ok=True)
+    _prune(folder, {f"{r['key']}.jpg" for r in records if r["status"] == "success"})
+    todo = [UrlRow(r["row"], r["key"], r["url"], r["caption"]) for r in records
+            if r["status"] != "success" and (not kinds or r["error_kind"] in kinds)]
+    start = time.monotonic()
+    by_key = {r["key"]: r for r in records}
+    for rec in _fetch_all(todo, cfg, folder, subdir):
+        by_key[rec["key"]] = rec
+    records = [by_key[r["key"]] for r in records]
+    recovered = sum(1 for r in todo if by_key[r.key]["status"] == "success")
+    write_jsonl(manifest_path, records)
+    stats = _stats(records, cfg, subdir, fetched=len(todo), resumed=len(records) - len(todo),
+                   seconds=round(time.monotonic() - start, 3), retried=len(todo), recovered=recovered)
+    write_json(stats_path, stats)
+    log.info("retry %s: %d retried, %d recovered", subdir, len(todo), recovered)
+    return stats
+
+
+def download_list_shard(urls_path, fmt: str, shard: int, n_shards: int, images_root, subdir: str, manifest_path,
+                        stats_path, cfg: DownloadConfig, captions_path=None) -> dict:
+    """Read a URL list, take shard `shard` of `n_shards`, download it (the rule's and the CLI's entry point)."""
+    rows = shard_rows(read_url_list(urls_path, fmt, captions_path), shard, n_shards)
+    return download_shard(rows, images_root, subdir, manifest_path, stats_path, cfg)

@@ -1,0 +1,205 @@
+"""Image download against a local server that injects every failure a real URL list has."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections import Counter
+
+import pytest
+from PIL import Image
+
+from ccrk.data.download import DownloadConfig, download_list_shard, retry_failed, shard_rows
+from ccrk.data.image_verify import target_size
+from ccrk.data.urls import read_url_list
+from ccrk.errors import DataError
+from ccrk.io import iter_jsonl
+from tests.conftest import FIXTURES, REPO
+from tests.image_server import ImageServer
+
+CC3M = FIXTURES / "raw" / "cc3m" / "Validation_GCC-1.1.0-Validation.tsv"
+GOOD = ["/good/0.jpg", "/good/3.jpg", "/good/6.jpg", "/good/9.jpg", "/alpha.png", "/redirect.jpg"]
+FAULTS = {  # path -> the error kind its manifest row must carry
+    "/missing": "http", "/error": "http_5xx", "/slow.jpg": "timeout", "/truncated.jpg": "truncated",
+    "/corrupt.jpg": "decode", "/page.html": "not_image", "/big.jpg": "too_large", "/big-stream.jpg": "too_large",
+    "/loop": "redirects", "/to-file": "scheme", "/bomb.png": "too_many_pixels",
+}
+SETTINGS = DownloadConfig(image_size=48, timeout=0.4, max_bytes=100_000, max_pixels=4_000_000, threads=8)
+
+
+@pytest.fixture(scope="module")
+def server():
+    with ImageServer(slow_seconds=1.5) as s:
+        yield s
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _url_list(path, server, paths, extra=()):
+    """A CC3M-style TSV: the real fixture's captions, the local server's URLs."""
+    captions = [line.split("\t")[0] for line in CC3M.read_text(encoding="utf-8").splitlines()]
+    urls = [server.url + p for p in paths] + list(extra)
+    path.write_text("".join(f"{c}\t{u}\n" for c, u in zip(captions, urls)), encoding="utf-8")
+    return urls
+
+
+def _run(tmp_path, urls_path, shards=2, cfg=SETTINGS):
+    for shard in range(shards):
+        download_list_shard(urls_path, "tsv", shard, shards, tmp_path / "images", f"web/{shard:03d}",
+                            tmp_path / f"manifest-{shard:03d}.jsonl", tmp_path / f"stats-{shard:03d}.json", cfg)
+    return [rec for shard in range(shards) for _, rec in iter_jsonl(tmp_path / f"manifest-{shard:03d}.jsonl")]
+
+
+def _stored(tmp_path):
+    return sorted(str(p.relative_to(tmp_path / "images")) for p in (tmp_path / "images").rglob("*") if p.is_file())
+
+
+@pytest.fixture(scope="module")
+def faults_run(tmp_path_factory, server):
+    tmp_path = tmp_path_factory.mktemp("download")
+    paths = GOOD + list(FAULTS)
+    extra = ["ftp://127.0.0.1/photo.jpg", f"http://127.0.0.1:{_closed_port()}/photo.jpg", "http://[bad/photo.jpg"]
+    urls = _url_list(tmp_path / "urls.tsv", server, paths, extra)
+    return tmp_path, urls, _run(tmp_path, tmp_path / "urls.tsv")
+
+
+def test_manifest_counts_every_case_and_stores_exactly_the_good_images(faults_run):
+    tmp_path, urls, records = faults_run
+    assert [r["url"] for r in records] == urls and [r["row"] for r in records] == list(range(len(urls)))
+    expected = Counter(FAULTS.values()) + Counter({"scheme": 1, "connection": 1, "invalid_url": 1})
+    assert Counter(r["error_kind"] for r in records if r["status"] == "failed") == expected
+    good = [r for r in records if r["status"] == "success"]
+    assert [r["url"] for r in good] == urls[: len(GOOD)]
+    assert all(r["error_kind"] is None and r["error"] is None for r in good)
+    assert all(r["error"] and r["path"] is None and r["width"] is None for r in records if r["status"] == "failed")
+    # every good image stored, nothing else (no temp file, no partial folder, no progress file)
+    assert _stored(tmp_path) == sorted(r["path"] for r in good)
+    assert not list(tmp_path.rglob("*.partial")) and not list(tmp_path.rglob(".*"))
+    for r in good:
+        with Image.open(tmp_path / "images" / r["path"]) as im:
+            im.load()
+            assert (im.width, im.height, im.mode, im.format) == (r["width"], r["height"], "RGB", "JPEG")
+        assert min(r["width"], r["height"]) == min(48, r["original_width"], r["original_height"])
+    alpha = next(r for r in good if r["url"].endswith("/alpha.png"))
+    assert (alpha["original_width"], alpha["original_height"], alpha["width"], alpha["height"]) == (50, 40, 50, 40)
+    big = next(r for r in good if r["url"].endswith("/good/6.jpg"))  # 40 + 37*6 = 262 x 30 + 23 = 53
+    assert (big["original_width"], big["original_height"], big["width"], big["height"]) == (262, 53, 237, 48)
+    with Image.open(tmp_path / "images" / alpha["path"]) as im:
+        assert im.getpixel((5, 5)) > (240, 240, 240)  # transparent pixels became white, not black
+
+
+def test_stats_per_shard_add_up(faults_run):
+    tmp_path, urls, records = faults_run
+    stats = [json.loads((tmp_path / f"stats-{s:03d}.json").read_text()) for s in range(2)]
+    assert sum(s["count"] for s in stats) == len(urls)
+    assert sum(s["success"] for s in stats) == len(GOOD)
+    assert sum((Counter(s["failed_by_kind"]) for s in stats), Counter()) == Counter(
+        r["error_kind"] for r in records if r["error_kind"])
+    assert stats[0]["settings"]["max_bytes"] == 100_000 and stats[1]["subdir"] == "web/001"
+
+
+def test_retry_fetches_only_the_failed_rows(tmp_path, server):
+    _url_list(tmp_path / "urls.tsv", server, ["/good/11.jpg", "/missing", "/error", "/page.html"])
+    records = _run(tmp_path, tmp_path / "urls.tsv", shards=1)
+    assert [r["status"] for r in records] == ["success", "failed", "failed", "failed"]
+    before = Counter(server.counts)
+    server.heal()  # /missing and /error now serve an image
+    try:
+        stats = retry_failed(tmp_path / "manifest-000.jsonl", tmp_path / "stats-000.json", tmp_path / "images")
+    finally:
+        server.healed = False
+    after = [rec for _, rec in iter_jsonl(tmp_path / "manifest-000.jsonl")]
+    assert [r["status"] for r in after] == ["success", "success", "success", "failed"]
+    assert after[0] == records[0] and after[3]["error_kind"] == "not_image"
+    assert (stats["retried"], stats["recovered"], stats["success"]) == (3, 2, 3)
+    fetched = Counter(server.counts) - before
+    assert fetched == Counter({"/missing": 1, "/error": 1, "/page.html": 1})  # the good row was not fetched again
+    assert _stored(tmp_path) == sorted(r["path"] for r in after if r["status"] == "success")
+
+
+def _cli_download(tmp_path, urls_path, out):
+    return [sys.executable, "-m", "ccrk", "download", "--urls", str(urls_path), "--shard", "0", "--shards", "1",
+            "--images-root", str(tmp_path / out), "--subdir", "web/000", "--manifest",
+            str(tmp_path / out / "manifest.jsonl"), "--stats", str(tmp_path / out / "stats.json"),
+            "--threads", "2", "--timeout", "0.4", "--image-size", "48"]
+
+
+def test_killed_run_resumes_to_the_same_result_without_refetching(tmp_path, server):
+    paths = [f"/good/{i}.jpg" for i in range(20, 44)] + ["/missing", "/page.html", "/truncated.jpg"]
+    _url_list(tmp_path / "urls.tsv", server, paths)
+    server.latency = 0.08  # ~1 s for the whole list on 2 threads: the kill lands in the middle
+    try:
+        subprocess.run(_cli_download(tmp_path, tmp_path / "urls.tsv", "clean"), check=True, cwd=REPO, timeout=60)
+        server.counts.clear()
+        proc = subprocess.Popen(_cli_download(tmp_path, tmp_path / "urls.tsv", "killed"), cwd=REPO)
+        progress = tmp_path / "killed" / "manifest.jsonl.partial"
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and (not progress.exists() or len(progress.read_text().splitlines()) < 8):
+            time.sleep(0.02)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        done_before = [json.loads(line)["url"] for line in progress.read_text().splitlines()[:8]]
+        assert not (tmp_path / "killed" / "manifest.jsonl").exists()  # nothing looks finished
+        subprocess.run(_cli_download(tmp_path, tmp_path / "urls.tsv", "killed"), check=True, cwd=REPO, timeout=60)
+    finally:
+        server.latency = 0.0
+    clean = [rec for _, rec in iter_jsonl(tmp_path / "clean" / "manifest.jsonl")]
+    resumed = [rec for _, rec in iter_jsonl(tmp_path / "killed" / "manifest.jsonl")]
+    assert resumed == clean and sum(r["status"] == "success" for r in clean) == 24
+    for url in done_before:  # rows finished before the kill were not fetched again
+        assert server.counts[url.removeprefix(server.url)] == 1, url
+    stats = json.loads((tmp_path / "killed" / "stats.json").read_text())
+    assert stats["resumed"] >= 8 and stats["fetched"] >= 1 and stats["fetched"] + stats["resumed"] == len(paths)
+    for r in clean:
+        if r["path"]:
+            assert (tmp_path / "killed" / r["path"]).read_bytes() == (tmp_path / "clean" / r["path"]).read_bytes()
+    assert sorted(p.name for p in (tmp_path / "killed" / "web").iterdir()) == ["000"]
+
+
+def test_real_cc3m_list_reads_and_shards_exactly():
+    rows = read_url_list(CC3M, "tsv")
+    assert len(rows) == 100 and rows[0].key == "000000000" and rows[99].key == "000000099"
+    assert rows[0].caption == "author : a life in photography -- in pictures"
+    assert "£" in rows[58].caption and all(r.url.startswith(("http://", "https://")) for r in rows)
+    shards = [shard_rows(rows, s, 7) for s in range(7)]
+    assert [r for shard in shards for r in shard] == rows and {len(s) for s in shards} == {14, 15}
+
+
+def test_bad_url_lists_name_file_and_line(tmp_path):
+    bad = tmp_path / "bad.tsv"
+    bad.write_text("a caption\thttp://x/1.jpg\na caption without url\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"bad.tsv:2: field 'url'"):
+        read_url_list(bad, "tsv")
+    urls = tmp_path / "sbu.txt"
+    urls.write_text("http://x/1.jpg\nhttp://x/2.jpg\n")
+    (tmp_path / "captions.txt").write_text("only one\n")
+    with pytest.raises(DataError, match="1 captions for the 2 lines"):
+        read_url_list(urls, "urls", tmp_path / "captions.txt")
+    (tmp_path / "captions.txt").write_text("one\ntwo\n")
+    assert [(r.key, r.caption) for r in read_url_list(urls, "urls", tmp_path / "captions.txt")] == [
+        ("000000000", "one"), ("000000001", "two")]
+
+
+def test_coco_url_list_keys_are_file_names(tmp_path):
+    coco = tmp_path / "captions.json"
+    coco.write_text(json.dumps({"images": [{"id": 9, "file_name": "COCO_val2014_000000000009.jpg",
+                                            "coco_url": "http://images.cocodataset.org/val2014/x.jpg"}],
+                                "annotations": [{"image_id": 9, "id": 1, "caption": "a cat"}]}))
+    (row,) = read_url_list(coco, "coco")
+    assert (row.key, row.caption) == ("COCO_val2014_000000000009", "a cat")
+
+
+def test_target_sizes():
+    assert target_size(640, 480, 384, "keep_ratio") == (512, 384)
+    assert target_size(300, 200, 384, "keep_ratio") == (300, 200)  # never enlarged
+    assert target_size(300, 200, 384, "center_crop") == (576, 384)  # then cropped to 384 x 384
+    assert target_size(640, 480, 384, "none") == (640, 480)
+    with pytest.raises(ValueError, match="resize_mode"):
+        DownloadConfig(resize_mode="stretch")
