@@ -147,6 +147,9 @@ def build_parser() -> argparse.ArgumentParser:
     s = cmd("mrv", _mrv, "mean rank variance across languages (rule *_mrv)")
     s.add_argument("ranks", nargs="+", metavar="LANG=RANKS_CSV")
     s.add_argument("--out", required=True)
+    from ccrk.data.commands import add_data_commands
+
+    add_data_commands(cmd)  # download, download-retry, wit-join, multi30k, mscoco
     return p
 
 
