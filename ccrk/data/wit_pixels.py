@@ -1,0 +1,145 @@
+"""The WIT pixel join (SPEC §5.6): IGLUE WIT annotations + Kaggle pixel CSVs -> annotations carrying the image.
+
+Pixel files (`.csv` or `.csv.gz`) hold `image_url<TAB>base64<TAB>...` lines. Annotations are matched by
+`image_url` (`image_idx` is not unique), so every caption of an image gets the same pixels. The output keeps
+the CCRK layout: each annotation line unchanged plus `image_content` (base64). Unlike CCRK, annotations
+whose image has no pixels are counted per file (policy `skip`) or stop the join (`fail`), never dropped silently.
+Matched pixels wait in an SQLite file beside the outputs, so the train split need not fit in memory.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import gzip
+import io
+import json
+import logging
+import os
+import sqlite3
+import tempfile
+from pathlib import Path
+
+from PIL import Image
+
+from ccrk.data.image_policy import POLICIES
+from ccrk.errors import DataError
+from ccrk.io import atomic_open, iter_jsonl, write_json
+
+log = logging.getLogger("ccrk.wit")
+
+
+def iter_pixel_rows(path):
+    """Yield (line, image_url, base64) of a pixel CSV; a header line is skipped, a line without a TAB is
+    yielded with base64 None (counted as a bad row by the caller)."""
+    opener = gzip.open if str(path).endswith(".gz") else open
+    with opener(path, "rt", encoding="utf-8", newline="\n") as f:
+        for n, line in enumerate(f, start=1):
+            url, tab, rest = line.rstrip("\n").rstrip("\r").partition("\t")
+            if n == 1 and url == "image_url":
+                continue
+            if url:
+                yield n, url, (rest.split("\t", 1)[0] if tab else None)
+
+
+def decode_pixels(b64: str | None) -> bytes:
+    """The image bytes of a base64 field, verified to decode as an image (ValueError otherwise)."""
+    if not b64:
+        raise ValueError("no base64 field")
+    try:
+        data = base64.b64decode(b64, validate=True)
+    except binascii.Error as e:
+        raise ValueError(f"invalid base64: {e}") from None
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            im.load()
+    except Exception as e:
+        raise ValueError(f"not a decodable image: {type(e).__name__}: {e}") from None
+    return data
+
+
+def _wanted_urls(annotation_paths) -> set[str]:
+    urls = set()
+    for path in annotation_paths:
+        for line, obj in iter_jsonl(path):
+            url = obj.get("image_url")
+            if not isinstance(url, str) or not url:
+                raise DataError(path, line, "image_url", f"expected a non-empty string, got {url!r:.80}")
+            urls.add(url)
+    return urls
+
+
+def _collect_pixels(db: sqlite3.Connection, pixel_paths, wanted: set[str]) -> dict:
+    """Store the first decodable pixels of every wanted URL; return per-file counts."""
+    stats = {}
+    for path in pixel_paths:
+        counts = {"rows": 0, "matched": 0, "bad_rows": 0, "bad_first": []}
+        for n, url, b64 in iter_pixel_rows(path):
+            counts["rows"] += 1
+            if url not in wanted or db.execute("SELECT 1 FROM px WHERE url = ?", (url,)).fetchone():
+                continue
+            try:
+                decode_pixels(b64)
+            except ValueError as e:
+                counts["bad_rows"] += 1
+                if len(counts["bad_first"]) < 5:
+                    counts["bad_first"].append(f"{path}:{n}: {e}")
+                continue
+            db.execute("INSERT INTO px VALUES (?, ?)", (url, b64))
+            counts["matched"] += 1
+        db.commit()
+        stats[str(path)] = counts
+        log.info("%s: %s", path, {k: v for k, v in counts.items() if k != "bad_first"})
+    return stats
+
+
+def _join_file(db, path, out_path, policy: str) -> dict:
+    counts = {"annotations": 0, "images": 0, "joined_annotations": 0, "joined_images": 0,
+              "annotations_without_image": 0, "images_without_pixels": 0, "first_without_image": []}
+    seen: dict[str, bool] = {}
+    with atomic_open(out_path) as out:
+        for line, obj in iter_jsonl(path):
+            url = obj["image_url"]
+            row = db.execute("SELECT b64 FROM px WHERE url = ?", (url,)).fetchone()
+            counts["annotations"] += 1
+            if url not in seen:
+                seen[url] = row is not None
+                counts["images"] += 1
+                counts["joined_images" if row else "images_without_pixels"] += 1
+            if row is None:
+                if policy == "fail":
+                    raise DataError(path, line, "image_url", f"no pixels for {url} in the pixel files "
+                                    "(data.missing_images: fail; skip drops and counts such annotations)")
+                counts["annotations_without_image"] += 1
+                if len(counts["first_without_image"]) < 5:
+                    counts["first_without_image"].append(f"{path}:{line}: {url}")
+                continue
+            out.write(json.dumps({**obj, "image_content": row[0]}, ensure_ascii=False) + "\n")
+            counts["joined_annotations"] += 1
+    return counts
+
+
+def join_wit(annotation_paths, pixel_paths, out_paths, report_path, missing_images: str = "skip") -> dict:
+    """Join every annotation file with the pixels of `pixel_paths` (one pass over them for all files)."""
+    if missing_images not in POLICIES:
+        raise ValueError(f"missing-image policy {missing_images!r}: expected one of {POLICIES}")
+    if len(annotation_paths) != len(out_paths):
+        raise ValueError(f"{len(annotation_paths)} annotation files but {len(out_paths)} outputs")
+    wanted = _wanted_urls(annotation_paths)
+    Path(report_path).parent.mkdir(parents=True, exist_ok=True)
+    fd, db_path = tempfile.mkstemp(prefix=".wit-pixels.", suffix=".sqlite", dir=Path(report_path).parent)
+    os.close(fd)
+    try:
+        with contextlib.closing(sqlite3.connect(db_path)) as db:
+            db.execute("CREATE TABLE px (url TEXT PRIMARY KEY, b64 TEXT NOT NULL)")
+            pixels = _collect_pixels(db, pixel_paths, wanted)
+            files = {str(p): _join_file(db, p, o, missing_images) for p, o in zip(annotation_paths, out_paths)}
+    finally:
+        os.remove(db_path)
+    report = {"annotation_files": files, "pixel_files": pixels, "wanted_images": len(wanted)}
+    write_json(report_path, report)
+    for path, counts in files.items():
+        log.info("%s: %d of %d annotations found no image", path, counts["annotations_without_image"],
+                 counts["annotations"])
+    return report
