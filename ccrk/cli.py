@@ -26,8 +26,19 @@ def _demo_data(a):
 def _translate(a):
     from ccrk.translate import build_translator, translate_shard
 
-    translator = build_translator(a.backend, a.model, a.batch_size)
-    translate_shard(a.captions, a.out, a.shard, a.shards, translator, a.source, a.targets.split(","), a.batch_size)
+    translator = build_translator(a.backend, a.model, batch_size=a.batch_size, beam_size=a.beam_size,
+                                  max_output_tokens=a.max_output_tokens, compute_type=a.compute_type,
+                                  device=a.device, threads=a.threads, converted_dir=a.converted)
+    translate_shard(a.captions, a.out, a.shard, a.shards, translator, a.source, a.targets.split(","),
+                    batch_size=a.batch_size, max_input_tokens=a.max_input_tokens, references=a.references,
+                    stats_path=a.stats)
+
+
+def _check_translation_model(a):
+    from ccrk.translate import validate_m2m_dir
+
+    tok = validate_m2m_dir(a.model)
+    print(f"{a.model}: M2M-100 directory OK ({len(tok)} tokens, 100 language tokens as special tokens)")
 
 
 def _corpus(a):
@@ -109,11 +120,23 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True)
     s.add_argument("--shard", type=int, default=0)
     s.add_argument("--shards", type=int, default=1)
-    s.add_argument("--backend", default="easynmt", choices=["lexicon", "easynmt"])
-    s.add_argument("--model", default="m2m_100_1.2B", help="m2m_100 directory or name, or the demo lexicon TSV")
+    s.add_argument("--backend", default="easynmt", choices=["lexicon", "easynmt", "transformers", "ctranslate2"])
+    s.add_argument("--model", default="m2m_100_1.2B", help="M2M-100 directory (EasyNMT: or name), or the demo lexicon")
+    s.add_argument("--converted", help="ctranslate2: converted model directory (made there when missing)")
     s.add_argument("--source", default="en")
     s.add_argument("--targets", default="id,es,ru,tr")
     s.add_argument("--batch-size", type=int, default=16)
+    s.add_argument("--beam-size", type=int, default=5, help="1: greedy")
+    s.add_argument("--compute-type", default="default", help="ctranslate2: int8, float16, float32, ...")
+    s.add_argument("--device", default="auto")
+    s.add_argument("--threads", type=int, default=4)
+    s.add_argument("--max-input-tokens", type=int, default=128)
+    s.add_argument("--max-output-tokens", type=int, default=256)
+    s.add_argument("--references", help="target-language captions, line-aligned: chrF/BLEU in the stats")
+    s.add_argument("--stats", help="JSON file for the shard's counts and scores")
+    s = cmd("check-translation-model", _check_translation_model,
+            "validate an M2M-100 directory before a long translation run")
+    s.add_argument("model")
     s = cmd("build-corpus", _corpus, "merge given and translated captions into corpus parts (rule pretrain_corpus)")
     s.add_argument("--given", required=True)
     s.add_argument("--translations", nargs="+", required=True)

@@ -189,3 +189,19 @@ def test_interrupted_neural_shard_resumes_to_the_uninterrupted_output(translator
     stats = translate_shard(corpus, out, 0, 1, ct2, "en", ["es"], batch_size=3)
     assert out.read_bytes() == (tmp_path / "reference.jsonl").read_bytes()
     assert stats["translated_now"] == stats["unique"] - 6
+
+
+def test_cli_checks_a_model_directory_and_translates_a_shard(tiny_m2m, translators, tmp_path, capsys):
+    from ccrk.cli import main
+
+    assert main(["check-translation-model", str(tiny_m2m)]) == 0
+    assert main(["check-translation-model", str(tmp_path)]) == 1
+    assert f"{tmp_path}: no config.json" in capsys.readouterr().err
+    corpus, out = tmp_path / "given.jsonl", tmp_path / "shard.jsonl"
+    write_jsonl(corpus, ({"caption": {"en": c}} for c in CAPTIONS[:2]))
+    assert main(["translate", "--captions", str(corpus), "--out", str(out), "--backend", "ctranslate2", "--model",
+                 str(tiny_m2m), "--converted", str(tmp_path / "ct2"), "--compute-type", "float32", "--targets", "es",
+                 "--beam-size", "1", "--max-output-tokens", "12", "--stats", str(tmp_path / "stats.json")]) == 0
+    rows = [json.loads(x)["translations"]["es"] for x in out.read_text(encoding="utf-8").splitlines()]
+    assert rows == translators["transformers"].translate(CAPTIONS[:2], "en", "es")
+    assert json.loads((tmp_path / "stats.json").read_text())["lines"] == 2

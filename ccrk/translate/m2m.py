@@ -29,6 +29,9 @@ def validate_m2m_dir(path):
     if not path.is_dir():
         raise ModelDirError(f"{path}: no such model directory")
     config_file = path / "config.json"
+    if not config_file.is_file() and (path / "easynmt.json").is_file():  # EasyNMT's cache: a pointer to the hub
+        raise ModelDirError(f"{path}: an EasyNMT cache entry without weights; fetch the model it names once, online "
+                            f"(hf download facebook/m2m100_1.2B --local-dir DIR) and set translate.model to DIR")
     if not config_file.is_file():
         raise ModelDirError(f"{path}: no config.json; expected a transformers M2M-100 directory (m2m100_1.2B)")
     config = json.loads(config_file.read_text(encoding="utf-8"))
