@@ -18,7 +18,8 @@ log = logging.getLogger("ccrk.evaluate")
 
 def evaluate_test_files(model_path, tokenizer_dir, test_files: dict[str, str], flickr_root, coco_root,
                         outputs: dict[str, tuple[str, str]], cfg: EvalConfig, device: str = "cpu",
-                        extra: dict | None = None) -> dict[str, dict]:
+                        extra: dict | None = None, image_res: int | None = None,
+                        window_size: int | None = None) -> dict[str, dict]:
     """Rank each language's test file; images are encoded once per distinct image list and shared.
 
     Writes, per language, `index,ir_rank,tr_rank` (0-based, one row per image line) to outputs[lang][0]
@@ -26,7 +27,8 @@ def evaluate_test_files(model_path, tokenizer_dir, test_files: dict[str, str], f
     their `ir_rank` is blank, and so is the `tr_rank` of an image left without captions; the metrics
     JSON lists them by line.
     """
-    model = load_model(model_path).to(device).eval()
+    # another resolution resamples the Swin tables here too (the original skips it under --evaluate)
+    model = load_model(model_path, image_res, window_size).to(device).eval()
     tok = load_tokenizer(tokenizer_dir)
     transform = eval_transform(model.cfg.vision.image_res)
     image_cache = {}

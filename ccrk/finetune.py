@@ -23,7 +23,7 @@ def run_finetuning(init_checkpoint, tokenizer_dir, train_file, valid_file, flick
     """Fine-tune, evaluating on `valid_file` from epoch `start_eval`; `out_path` gets the best-on-validation model."""
     set_seed(cfg.seed)
     tok = load_tokenizer(tokenizer_dir)
-    model = load_model(init_checkpoint).to(device)
+    model = load_model(init_checkpoint, cfg.image_res, cfg.window_size).to(device)  # Swin tables resampled if needed
     items, dropped = load_train_set(train_file, flickr_root, coco_root)
     if dropped:
         log.warning("%s: %d empty captions skipped (lines %s)", train_file, len(dropped), [d[0] for d in dropped][:10])

@@ -8,7 +8,7 @@ import torch
 from ccrk.config import PretrainConfig
 from ccrk.data.pretrain import PretrainCollator, PretrainDataset, read_corpus
 from ccrk.data.transforms import train_transform
-from ccrk.models import CCRKConfig, CCRKModel, save_checkpoint
+from ccrk.models import CCRKConfig, CCRKModel, load_init_weights, save_checkpoint
 from ccrk.tokenizer import load_tokenizer
 from ccrk.train import OptimConfig, epoch_loader, fingerprint, set_seed, steps_per_epoch, train_loop
 
@@ -22,12 +22,19 @@ def model_config_for(tokenizer, model_cfg: dict) -> CCRKConfig:
     return cfg
 
 
+def initial_model(tokenizer, model_cfg: dict) -> CCRKModel:
+    """Random init, then XLM-R-large / Swin-B ImageNet weights where `model.init` names them (SPEC §2.1, §2.2)."""
+    model = CCRKModel(model_config_for(tokenizer, model_cfg))
+    load_init_weights(model, model.cfg.init.text, model.cfg.init.vision)
+    return model
+
+
 def run_pretraining(corpus_paths, image_root, tokenizer_dir, out_path, model_cfg: dict, cfg: PretrainConfig,
                     device: str = "cpu") -> dict:
     """Pretrain from scratch (or resume `<out>.state`) and write the model checkpoint to `out_path`."""
     set_seed(cfg.seed)
     tok = load_tokenizer(tokenizer_dir)
-    model = CCRKModel(model_config_for(tok, model_cfg)).to(device)
+    model = initial_model(tok, model_cfg).to(device)
     items = read_corpus(corpus_paths, list(cfg.languages))
     aug = cfg.augment
     dataset = PretrainDataset(items, image_root, train_transform(
