@@ -10,6 +10,7 @@ $(BIN)/.ccrk-installed: pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[test]"
+	$(BIN)/python -m pip install --quiet --no-deps -c constraints.txt easynmt
 	touch $@
 
 demo: $(BIN)/.ccrk-installed
