@@ -133,3 +133,79 @@ def test_mlm_loss_ignores_padding():
     logits[0, 0, 2] = 20.0
     labels = torch.tensor([[2, -100, -100]])
     assert losses.mlm_loss(logits, labels).item() < 1e-6
+
+
+def _original_sampling_weights(sim: torch.Tensor, k: int, sample_type: int):
+    """CCRK get_unialign_matching_loss written per sample, as the original loops: (positive language [B, K],
+    negative text [B, B*K] given image b, negative image [B*K, B] given text t), all unnormalised."""
+    b = sim.shape[0]
+    w_i2t = F.softmax(sim, dim=1) + 1e-5
+    w_t2i = F.softmax(sim.t(), dim=1) + 1e-5
+    max_weight, max_sim = w_i2t.max() + 1e-5, sim.max() + 1e-5
+    pos = torch.zeros(b, k)
+    for i in range(b):
+        if sample_type == 0:
+            pos[i] = 1.0
+        elif sample_type == 1:
+            pos[i] = max_weight - w_i2t[i, i * k:i * k + k]
+        else:
+            pos[i] = max_sim - sim[i, i * k:i * k + k]
+    for i in range(b):
+        w_i2t[i, i * k:i * k + k] = 0
+        w_t2i[i * k:i * k + k, i] = 0
+    return pos, w_i2t, w_t2i
+
+
+def _frequencies(draws: torch.Tensor, n: int) -> torch.Tensor:
+    """draws [R, B] of category ids -> [B, n] empirical frequencies."""
+    return torch.stack([torch.bincount(col, minlength=n) for col in draws.t()]).float() / draws.shape[0]
+
+
+@pytest.fixture
+def one_thread():
+    """Thousands of calls on tiny tensors: a second torch thread only adds synchronisation (slow on a busy host)."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.mark.parametrize("sample_type", [0, 1, 2])
+def test_hard_samples_follow_the_original_per_sample_distributions(sample_type, one_thread):
+    b, k, draws = 3, 4, 2000
+    g = torch.Generator().manual_seed(sample_type)
+    sim = torch.randn(b, b * k, generator=g) * 2
+    for i in range(b):
+        sim[i, i * k + i] += 6  # one own caption far ahead: the three types then differ by >= 0.12
+    pos_w, neg_text_w, neg_image_w = _original_sampling_weights(sim, k, sample_type)
+    p_lang = pos_w / pos_w.sum(1, keepdim=True)
+    p_neg_text = neg_text_w / neg_text_w.sum(1, keepdim=True)
+    p_neg_image_given_text = neg_image_w / neg_image_w.sum(1, keepdim=True)
+    # the negative image is drawn for the sampled positive text: mix the text rows by p_lang
+    p_neg_image = torch.stack([p_lang[i] @ p_neg_image_given_text[i * k:i * k + k] for i in range(b)])
+    samples = [losses.one_to_k_hard_samples(sim, k, sample_type, g) for _ in range(draws)]
+    pos, neg_image, neg_text = (torch.stack(s) for s in zip(*samples))
+    assert ((pos // k) == torch.arange(b)).all()
+    # binomial sd <= 0.5 / sqrt(2000) = 0.011: 0.04 is over 3.5 sd (and the generator is seeded)
+    torch.testing.assert_close(_frequencies(pos % k, k), p_lang, atol=0.04, rtol=0)
+    torch.testing.assert_close(_frequencies(neg_text, b * k), p_neg_text, atol=0.04, rtol=0)
+    torch.testing.assert_close(_frequencies(neg_image, b), p_neg_image, atol=0.04, rtol=0)
+
+
+def test_samplers_draw_once_per_batch_whatever_its_size(monkeypatch):
+    calls = []
+    real = torch.multinomial
+
+    def spy(weights, *args, **kwargs):
+        calls.append(tuple(weights.shape))
+        return real(weights, *args, **kwargs)
+
+    monkeypatch.setattr(torch, "multinomial", spy)
+    for b in (2, 64):
+        calls.clear()
+        sim = torch.randn(b, b * 10)
+        losses.hard_positive_languages(sim, 10, 1)
+        assert calls == [(b, 10)]  # one call over the batch, no loop over samples
+        calls.clear()
+        losses.one_to_k_hard_samples(sim, 10, 1)
+        assert len(calls) == 3  # positive language, negative text, negative image: one call each
