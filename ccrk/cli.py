@@ -82,7 +82,20 @@ def _evaluate(a):
 
     evaluate_test_files(a.model, a.tokenizer, {"test": a.test}, a.flickr_images, a.coco_images,
                         {"test": (a.ranks, a.metrics)}, from_dict(EvalConfig, _config(a.config).get("evaluate"),
-                                                                  "evaluate"), device=default_device())
+                                                                  "evaluate"), device=default_device(),
+                        image_res=a.image_res, window_size=a.window_size)
+
+
+def _checkpoint(a):
+    from ccrk.models.checkpoint import to_ccrk_file, to_original_file
+
+    if a.direction == "to-ccrk":
+        cfg = to_ccrk_file(a.src, a.dst, a.image_res, a.window_size).cfg
+        v, t = cfg.vision, cfg.text
+        print(f"{a.dst}: all keys matched; Swin {v.image_res} px / window {v.window_size}, "
+              f"{t.num_text_layers}+{t.num_fusion_layers} text layers of {t.hidden_size}, vocabulary {t.vocab_size}")
+    else:
+        print(f"{a.dst}: {len(to_original_file(a.src, a.dst, a.finetuned))} tensors in the original layout")
 
 
 def _table(a):
@@ -101,6 +114,11 @@ def _mrv(a):
     df = mrv_table(dict(zip(langs, files)))
     write_table(df, a.out)
     print(df.to_string(index=False))
+
+
+def _resolution_args(s):
+    s.add_argument("--image-res", type=int, help="load at this image size (e.g. 384); default: the checkpoint's")
+    s.add_argument("--window-size", type=int, help="Swin window (e.g. 12); tables are resampled")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -163,6 +181,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--config", default="config/config.yaml", help="YAML with evaluate")
     for name in ("model", "tokenizer", "test", "flickr-images", "coco-images", "ranks", "metrics"):
         s.add_argument(f"--{name}", required=True)
+    _resolution_args(s)
+    s = cmd("checkpoint", _checkpoint, "convert a released CCRK/CCLM checkpoint to ccrk's format, or back")
+    s.add_argument("direction", choices=["to-ccrk", "to-original"])
+    s.add_argument("src", help="ccrk_3m_10lan_epoch_29.th, a CCLM checkpoint, or a ccrk model.pt")
+    s.add_argument("dst")
+    s.add_argument("--finetuned", action="store_true",
+                   help="to-original: RetrievalModel's layout (text_encoder.X, no MLM head)")
+    _resolution_args(s)
     s = cmd("table", _table, "per-language table with the non-English average (rule *_table)")
     s.add_argument("metrics", nargs="+", metavar="LANG=METRICS_JSON")
     s.add_argument("--out", required=True)

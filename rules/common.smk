@@ -42,3 +42,13 @@ def image_dirs():
 def tokenizer_dir():
     """A local XLM-R directory from config, or the tokenizer trained on the corpus."""
     return config["tokenizer"]["path"] or "results/tokenizer"
+
+
+def pretrained_model():
+    """What fine-tuning starts from: a released CCRK/CCLM checkpoint (pretrain.checkpoint) or our pretraining."""
+    released = config["pretrain"].get("checkpoint", "")
+    if released and not config["tokenizer"]["path"]:
+        raise ValueError(
+            "pretrain.checkpoint needs tokenizer.path: a released model reads the xlm-roberta-large tokenizer"
+        )
+    return released or "results/pretrain/model.pt"

@@ -1,6 +1,6 @@
 rule finetune_xflickrco_zeroshot:
     input:
-        model="results/pretrain/model.pt",
+        model=pretrained_model(),
         tokenizer=tokenizer_dir(),
         train=f"{FLICKR30K}/train_ann.jsonl",
         valid=f"{FLICKR30K}/valid_ann.jsonl",

@@ -170,3 +170,45 @@ def test_evaluating_at_another_window_resamples_the_tables(tiny_model, tmp_path)
 def test_a_window_that_does_not_tile_the_image_is_refused():
     with pytest.raises(ValueError, match="not a whole number of 7x7 windows"):
         CCRKConfig.paper().with_resolution(384, 7)
+
+
+def test_checkpoint_command_converts_a_released_file_and_back_bit_identically(tmp_path, capsys):
+    from ccrk.cli import main
+
+    sd = original_state_dict(TINY)
+    released = _write(tmp_path / "ccrk_2m_10lan_epoch_29.th", sd, epoch=29)
+    assert main(["checkpoint", "to-ccrk", str(released), str(tmp_path / "model.pt")]) == 0
+    assert "all keys matched; Swin 32 px / window 4, 2+2 text layers of 64" in capsys.readouterr().out
+    model = load_model(tmp_path / "model.pt")  # ccrk's own format now, config included
+    assert torch.equal(model.state_dict()["itm_head.3.weight"], sd["itm_head.3.weight"])
+    assert main(["checkpoint", "to-original", str(tmp_path / "model.pt"), str(tmp_path / "back.th")]) == 0
+    back = torch.load(tmp_path / "back.th", weights_only=True)["model"]
+    kept = {k: v for k, v in sd.items() if not k.endswith(("relative_position_index", "attn_mask", "position_ids"))}
+    assert set(back) == set(kept) and all(torch.equal(back[k], kept[k]) for k in kept)
+
+
+def test_checkpoint_command_round_trip_from_ours_keeps_weights_and_config(tiny_model, tmp_path):
+    from ccrk.cli import main
+
+    save_checkpoint(tmp_path / "ours.pt", tiny_model)
+    assert main(["checkpoint", "to-original", str(tmp_path / "ours.pt"), str(tmp_path / "orig.th"),
+                 "--finetuned"]) == 0
+    assert not any(k.startswith(("text_encoder.bert.", "text_encoder.cls."))
+                   for k in torch.load(tmp_path / "orig.th", weights_only=True)["model"])
+    assert main(["checkpoint", "to-original", str(tmp_path / "ours.pt"), str(tmp_path / "orig.th")]) == 0
+    assert main(["checkpoint", "to-ccrk", str(tmp_path / "orig.th"), str(tmp_path / "again.pt")]) == 0
+    again = load_model(tmp_path / "again.pt")
+    assert again.cfg == tiny_model.cfg
+    ours = tiny_model.state_dict()
+    assert all(torch.equal(again.state_dict()[k], ours[k]) for k in ours)
+
+
+def test_checkpoint_command_fails_naming_the_keys(tmp_path, capsys):
+    from ccrk.cli import main
+
+    sd = original_state_dict(TINY)
+    sd["bbox_head.0.weight"] = torch.zeros(3)  # CCLM's 4M model: a head ccrk does not have
+    path = _write(tmp_path / "cclm_4m_epoch_29.th", sd)
+    assert main(["checkpoint", "to-ccrk", str(path), str(tmp_path / "out.pt")]) == 1
+    assert "unexpected: bbox_head.0.weight" in capsys.readouterr().err
+    assert not (tmp_path / "out.pt").exists()

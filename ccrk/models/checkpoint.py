@@ -10,7 +10,8 @@ import torch
 from ccrk.io import atomic_path
 from ccrk.models.ccrk_model import CCRKModel
 from ccrk.models.config import CCRKConfig
-from ccrk.models.keymap import FINETUNED_TEXT, KeyReport, is_original_layout, original_to_ccrk, text_prefix
+from ccrk.models.keymap import (FINETUNED_TEXT, KeyReport, ccrk_to_original, check_against, is_original_layout,
+                                original_to_ccrk, text_prefix)
 from ccrk.models.weights import config_from_original, load_into, model_state_dict, read_torch_file
 
 log = logging.getLogger("ccrk.models.checkpoint")
@@ -38,7 +39,8 @@ def read_any_checkpoint(path, text_heads: int | None = None) -> tuple[dict, CCRK
         if "config" not in obj:
             raise ValueError(f"{path}: a ccrk-layout state dict without its 'config' entry")
         return dict(sd), CCRKConfig.from_dict(obj["config"]), KeyReport(), ()
-    cfg = config_from_original(sd, text_heads)
+    # written by `to_original_file`: the exact config; a released file: read from the shapes
+    cfg = CCRKConfig.from_dict(obj["ccrk_config"]) if "ccrk_config" in obj else config_from_original(sd, text_heads)
     optional = ("mlm_head.",) if text_prefix(sd) == FINETUNED_TEXT else ()
     mapped, report = original_to_ccrk(sd, cfg.text.num_text_layers)
     return mapped, cfg, report, optional
@@ -62,3 +64,27 @@ def load_model(path, image_res: int | None = None, window_size: int | None = Non
         log.info("%s: %d px / window %d -> %d px / window %d (relative-position tables resampled)", path,
                  cfg.vision.image_res, cfg.vision.window_size, model.cfg.vision.image_res, model.cfg.vision.window_size)
     return model
+
+
+def to_ccrk_file(src, dst, image_res: int | None = None, window_size: int | None = None) -> CCRKModel:
+    """Convert a released (or any) checkpoint to ccrk's format; fails, naming the keys, unless it maps fully."""
+    model = load_model(src, image_res, window_size)
+    save_checkpoint(dst, model, source=str(src))
+    return model
+
+
+def to_original_file(src, dst, finetuned: bool = False) -> dict:
+    """Write a checkpoint in the original layout (`finetuned`: RetrievalModel's, without MLM head).
+
+    The ccrk config rides along as `ccrk_config`, so converting back restores it exactly.
+    """
+    sd, cfg, report, optional = read_any_checkpoint(src)
+    with torch.device("meta"):
+        shapes = {k: tuple(v.shape) for k, v in CCRKModel(cfg).state_dict().items()}
+    check_against(sd, shapes, report, optional)
+    if not report.clean or (optional and not finetuned):
+        raise ValueError(f"{src}: {report}{'; no MLM head for the pretraining layout' if optional else ''}")
+    original = ccrk_to_original(sd, cfg.text.num_text_layers, finetuned)
+    with atomic_path(dst) as tmp:
+        torch.save({"model": original, "ccrk_config": cfg.to_dict()}, tmp)
+    return original

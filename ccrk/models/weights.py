@@ -181,7 +181,7 @@ def config_from_original(state_dict: dict, text_heads: int | None = None) -> CCR
     layers = {int(m[1]) for k in state_dict if (m := re.match(re.escape(prefix) + r"encoder\.layer\.(\d+)\.", k))}
     fusion = {int(m[1]) for k in state_dict
               if (m := re.match(re.escape(prefix) + r"encoder\.layer\.(\d+)\.crossattention\.", k))}
-    text = TextConfig(vocab_size=words.shape[0], hidden_size=hidden, num_attention_heads=text_heads or hidden // 64,
+    text = TextConfig(vocab_size=words.shape[0], hidden_size=hidden, num_attention_heads=text_heads or max(1, hidden // 64),
                       intermediate_size=get(prefix + "encoder.layer.0.intermediate.dense.weight").shape[0],
                       num_text_layers=len(layers) - len(fusion), num_fusion_layers=len(fusion),
                       max_position_embeddings=get(prefix + "embeddings.position_embeddings.weight").shape[0])
