@@ -14,6 +14,7 @@ import hashlib
 import json
 import logging
 import os
+import queue
 import shutil
 import time
 from collections import Counter
@@ -87,20 +88,18 @@ def _fetch_one(row: UrlRow, fetcher: Fetcher, cfg: DownloadConfig, out_dir: Path
 def _fetch_all(rows: list[UrlRow], cfg: DownloadConfig, out_dir: Path, subdir: str):
     """Yield a record per row as it finishes, with at most 2 x threads rows in flight."""
     fetcher = Fetcher(cfg.timeout, cfg.max_bytes, cfg.max_redirects, cfg.retries, cfg.threads, cfg.user_agent)
-    pending, todo = set(), iter(rows)
-    start, n, last_log = time.monotonic(), 0, time.monotonic()
+    finished: queue.SimpleQueue = queue.SimpleQueue()  # O(1) per row, unlike cf.wait over every pending future
+    start = last_log = time.monotonic()
+    in_flight = n = 0
     with cf.ThreadPoolExecutor(cfg.threads, thread_name_prefix="download") as pool:
-        while True:
-            for row in todo:
-                pending.add(pool.submit(_fetch_one, row, fetcher, cfg, out_dir, subdir))
-                if len(pending) >= 2 * cfg.threads:
-                    break
-            if not pending:
-                return
-            finished, pending = cf.wait(pending, return_when=cf.FIRST_COMPLETED)
-            for future in finished:
+        for row in [*rows, None]:
+            if row is not None:
+                pool.submit(_fetch_one, row, fetcher, cfg, out_dir, subdir).add_done_callback(finished.put)
+                in_flight += 1
+            while in_flight >= (2 * cfg.threads if row is not None else 1):
+                in_flight -= 1
                 n += 1
-                yield future.result()
+                yield finished.get().result()
             if time.monotonic() - last_log > 30:
                 last_log = time.monotonic()
                 log.info("%d/%d rows, %.1f rows/s", n, len(rows), n / (last_log - start))

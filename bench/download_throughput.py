@@ -1,0 +1,62 @@
+"""Download throughput against a server with 100 ms latency per request: thread pool vs a sequential loop.
+
+Both sides run ccrk's own shard download (fetch, Pillow decode and verify, resize, atomic write, manifest
+line) on the same kind of rows; the sequential loop is the same code with one thread. The server runs in
+its own process (tests/image_server.py) so that it does not share the client's interpreter lock.
+
+    .venv/bin/python bench/download_throughput.py [--threads 128] [--rows 3000]
+"""
+
+import argparse
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from ccrk.data.download import DownloadConfig, download_shard  # noqa: E402
+from ccrk.data.urls import UrlRow  # noqa: E402
+
+
+def _rows(url: str, n: int, offset: int) -> list[UrlRow]:
+    return [UrlRow(i, f"{i:09d}", f"{url}/good/{i % 50}.jpg?n={i}", "") for i in range(offset, offset + n)]
+
+
+def _rate(rows, threads: int, out: Path) -> float:
+    cfg = DownloadConfig(image_size=64, threads=threads, timeout=30)
+    start = time.perf_counter()
+    stats = download_shard(rows, out / "images", f"t{threads}", out / f"m{threads}.jsonl", out / f"s{threads}.json", cfg)
+    seconds = time.perf_counter() - start
+    assert stats["success"] == len(rows), stats
+    return len(rows) / seconds
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--threads", type=int, default=128)
+    p.add_argument("--rows", type=int, default=3000, help="rows for the thread pool")
+    p.add_argument("--sequential-rows", type=int, default=40)
+    p.add_argument("--latency", type=float, default=0.1)
+    p.add_argument("--port", type=int, default=8791)
+    a = p.parse_args()
+    server = subprocess.Popen([sys.executable, "-c", "from tests.image_server import serve_forever; "
+                               f"serve_forever({a.latency}, {a.port})"], cwd=REPO, stdout=subprocess.PIPE, text=True)
+    try:
+        url = server.stdout.readline().strip()
+        with tempfile.TemporaryDirectory() as tmp:
+            sequential = _rate(_rows(url, a.sequential_rows, 0), 1, Path(tmp))
+            pooled = _rate(_rows(url, a.rows, a.sequential_rows), a.threads, Path(tmp))
+    finally:
+        server.kill()
+    print(f"machine: {platform.machine()}, {platform.python_version()}, server latency {a.latency * 1000:.0f} ms")
+    print(f"sequential loop : {sequential:8.1f} images/s ({a.sequential_rows} rows, 1 thread)")
+    print(f"thread pool     : {pooled:8.1f} images/s ({a.rows} rows, {a.threads} threads)")
+    print(f"speed-up        : {pooled / sequential:8.1f}x (goal >= 50x)")
+
+
+if __name__ == "__main__":
+    main()
