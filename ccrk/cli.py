@@ -44,7 +44,7 @@ def _check_translation_model(a):
 def _corpus(a):
     from ccrk.data.corpus import build_corpus
 
-    build_corpus(a.given, a.translations, a.out, a.languages.split(","), a.report)
+    build_corpus(a.given, a.translations, a.out, a.languages.split(","), a.report, a.max_images, a.seed)
 
 
 def _tokenizer(a):
@@ -157,10 +157,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("model")
     s = cmd("build-corpus", _corpus, "merge given and translated captions into corpus parts (rule pretrain_corpus)")
     s.add_argument("--given", required=True)
-    s.add_argument("--translations", nargs="+", required=True)
+    s.add_argument("--translations", nargs="*", default=[], help="translation shards (none: every language given)")
     s.add_argument("--out", nargs="+", required=True, help="corpus part files to write")
     s.add_argument("--languages", default="zh,en,de,fr,ja,cs,id,es,ru,tr")
     s.add_argument("--report")
+    s.add_argument("--max-images", type=int, help="keep a seeded random sample of this many images (CCRK's 1M)")
+    s.add_argument("--seed", type=int, default=0, help="seed of the --max-images sample")
     s = cmd("train-tokenizer", _tokenizer, "build an XLM-R-style unigram tokenizer on the corpus (rule tokenizer)")
     s.add_argument("--corpus", nargs="+", required=True)
     s.add_argument("--out", required=True)

@@ -36,8 +36,9 @@ class PretrainConfig:
     epochs: int = 30
     lr: float = 1e-4
     lr_mult: float = 2.0  # newly initialised parameters learn twice as fast
+    epoch_size: int | None = None  # images per epoch for the schedule (CCRK 2m: 996964); None: the corpus size
     weight_decay: float = 0.01
-    warmup: float = 0.03006253  # fraction of all steps (< 1) or steps (>= 1)
+    warmup: float = 0.03006253006253006  # fraction of all steps (< 1) or steps (>= 1): 2500 / (2772 x 30)
     grad_clip: float = 1.0
     max_tokens: int = 40  # tokens per caption, <s> and </s> included
     max_words: int = 40  # pre_caption word cut

@@ -1,6 +1,7 @@
 """Pretraining stage: CCRK (1-to-K contrastive + hard-positive ITM + MLM) on a multilingual corpus."""
 
 import logging
+import math
 from pathlib import Path
 
 import torch
@@ -8,6 +9,7 @@ import torch
 from ccrk.config import PretrainConfig
 from ccrk.data.pretrain import PretrainCollator, PretrainDataset, read_corpus
 from ccrk.data.transforms import train_transform
+from ccrk.distributed import world_size
 from ccrk.models import CCRKConfig, CCRKModel, load_init_weights, save_checkpoint
 from ccrk.tokenizer import load_tokenizer
 from ccrk.train import OptimConfig, epoch_loader, fingerprint, set_seed, steps_per_epoch, train_loop
@@ -29,6 +31,22 @@ def initial_model(tokenizer, model_cfg: dict) -> CCRKModel:
     return model
 
 
+def pretrain_steps_per_epoch(corpus_size: int, batch_size: int, epoch_size: int | None = None) -> int:
+    """Steps per epoch: full batches over the corpus, or CCRK's ceil(train_dataset_size / global batch).
+
+    `epoch_size` reproduces a config whose "epoch" is not the corpus (Pretrain_2m.yaml, SPEC §7.2); each
+    epoch then takes the first batches of a fresh permutation.
+    """
+    full = steps_per_epoch(corpus_size, batch_size)
+    if epoch_size is None:
+        return full
+    steps = math.ceil(epoch_size / (batch_size * world_size()))
+    if steps > full:
+        raise ValueError(f"pretrain.epoch_size {epoch_size} needs {steps} batches of {batch_size} per rank; "
+                         f"the corpus ({corpus_size} images) has {full}")
+    return steps
+
+
 def run_pretraining(corpus_paths, image_root, tokenizer_dir, out_path, model_cfg: dict, cfg: PretrainConfig,
                     device: str = "cpu") -> dict:
     """Pretrain from scratch (or resume `<out>.state`) and write the model checkpoint to `out_path`."""
@@ -41,7 +59,7 @@ def run_pretraining(corpus_paths, image_root, tokenizer_dir, out_path, model_cfg
         model.cfg.vision.image_res, aug.crop_scale_min, aug.hflip, aug.randaugment))
     collate = PretrainCollator(tok, cfg.max_tokens, cfg.max_words, cfg.masking, cfg.caption_num, cfg.seed)
     k = cfg.caption_num or len(cfg.languages)
-    n_steps = steps_per_epoch(len(dataset), cfg.batch_size)
+    n_steps = pretrain_steps_per_epoch(len(dataset), cfg.batch_size, cfg.epoch_size)
     log.info("pretraining on %d images x %d languages: %d epochs x %d steps, %.2fM parameters", len(items), k,
              cfg.epochs, n_steps, sum(p.numel() for p in model.parameters()) / 1e6)
 

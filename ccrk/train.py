@@ -31,8 +31,13 @@ class OptimConfig:
     grad_clip: float = 1.0  # max global grad norm
 
 
+# CCLM/CCRK optim.py: a name containing any of these skips weight decay (so does relative_position_bias_table)
+NO_DECAY = ("bias", "LayerNorm.bias", "LayerNorm.weight", "norm.bias", "norm.weight", "norm1.bias", "norm1.weight",
+            "norm2.bias", "norm2.weight")
+
+
 def _no_decay(name: str) -> bool:
-    return name.endswith(".bias") or "LayerNorm" in name or ".norm" in name or name.startswith("norm")
+    return any(part in name for part in NO_DECAY)
 
 
 def param_groups(model: torch.nn.Module, cfg: OptimConfig, new_params: set[str]) -> list[dict]:

@@ -11,5 +11,7 @@ rule pretrain_corpus:
         "../environment.yml"
     params:
         languages=LANGS["pretrain"],
+        max_images=config["corpus"]["max_images"],
+        seed=config["corpus"]["seed"],
     script:
         "../workflow/scripts/pretrain_corpus.py"

@@ -24,7 +24,10 @@ IGLUE = f"{DATA['iglue_root']}/datasets"
 FLICKR30K = f"{IGLUE}/flickr30k/annotations"
 XFLICKRCO = f"{IGLUE}/xFlickrCO/annotations"
 CORPUS_PARTS = [f"results/corpus/part-{i:05d}.jsonl" for i in range(config["corpus"]["parts"])]
-TRANSLATION_SHARDS = [f"results/translate/shard-{i:03d}.jsonl" for i in range(TRANSLATE["shards"])]
+# no language to translate (the paper's 6-language sets): no translate jobs
+TRANSLATION_SHARDS = [
+    f"results/translate/shard-{i:03d}.jsonl" for i in range(TRANSLATE["shards"]) if LANGS["translated"]
+]
 
 
 wildcard_constraints:

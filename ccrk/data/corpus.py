@@ -1,6 +1,7 @@
 """Pretraining corpus builder: given captions + translations -> `{"caption", "image_path"}` shards."""
 
 import logging
+import random
 
 from ccrk.errors import DataError
 from ccrk.io import iter_jsonl, write_json, write_jsonl
@@ -8,10 +9,12 @@ from ccrk.io import iter_jsonl, write_json, write_jsonl
 log = logging.getLogger("ccrk.corpus")
 
 
-def build_corpus(given_path, translation_paths, out_paths, languages, report_path=None) -> dict:
+def build_corpus(given_path, translation_paths, out_paths, languages, report_path=None, max_images=None,
+                 seed=0) -> dict:
     """Merge translations (line-aligned shards, in shard order) into the given captions and split round-robin.
 
     Items missing a chosen language (or with it empty) are dropped and counted per language, never silently.
+    `max_images` keeps a seeded random sample of the complete items, in file order (CCRK's 1M corpus).
     """
     translated = {}
     for path in translation_paths:
@@ -19,9 +22,9 @@ def build_corpus(given_path, translation_paths, out_paths, languages, report_pat
             if not isinstance(obj.get("line"), int) or not isinstance(obj.get("translations"), dict):
                 raise DataError(path, line, "line/translations", "expected {'line': int, 'translations': {...}}")
             translated[obj["line"]] = obj["translations"]
-    parts = [[] for _ in out_paths]
+    records = []
     dropped = {lang: 0 for lang in languages}
-    kept = n_dropped = 0
+    n_dropped = 0
     for line, obj in iter_jsonl(given_path):
         captions = {**obj.get("caption", {}), **translated.get(line, {})}
         missing = [lang for lang in languages if not str(captions.get(lang, "")).strip()]
@@ -32,12 +35,16 @@ def build_corpus(given_path, translation_paths, out_paths, languages, report_pat
             continue
         if not isinstance(obj.get("image_path"), str):
             raise DataError(given_path, line, "image_path", "expected a relative path string")
-        parts[kept % len(parts)].append({"caption": {lang: captions[lang] for lang in languages},
-                                         "image_path": obj["image_path"]})
-        kept += 1
-    for path, records in zip(out_paths, parts):
-        write_jsonl(path, records)
-    report = {"kept": kept, "dropped": n_dropped, "dropped_missing_language": dropped, "parts": len(out_paths), "languages": list(languages)}
+        records.append({"caption": {lang: captions[lang] for lang in languages}, "image_path": obj["image_path"]})
+    complete = len(records)
+    if max_images is not None and max_images < complete:
+        records = [records[i] for i in sorted(random.Random(seed).sample(range(complete), max_images))]
+    kept = len(records)
+    parts = [records[i::len(out_paths)] for i in range(len(out_paths))]
+    for path, part in zip(out_paths, parts):
+        write_jsonl(path, part)
+    report = {"kept": kept, "complete": complete, "dropped": n_dropped, "dropped_missing_language": dropped,
+              "parts": len(out_paths), "languages": list(languages)}
     if report_path:
         write_json(report_path, report)
     log.info("corpus: %s", report)

@@ -10,4 +10,6 @@ with snakemake_job(snakemake):
         snakemake.output.parts,
         snakemake.params.languages,
         snakemake.output.report,
+        snakemake.params.max_images,
+        snakemake.params.seed,
     )
