@@ -18,7 +18,7 @@ import time
 import torch
 
 from ccrk.models import CCRKConfig, CCRKModel
-from ccrk.train import OptimConfig, autocast_context, build_optimizer
+from ccrk.train import OptimConfig, autocast_context, build_optimizer, optimizer_step
 
 TINY = {"vision": {"image_res": 32, "patch_size": 4, "embed_dim": 16, "depths": [1, 1], "num_heads": [2, 2],
                    "window_size": 4, "drop_path_rate": 0.1},
@@ -56,19 +56,7 @@ def run_steps(model, batch, k: int, steps: int, device, amp: bool) -> tuple[list
         with autocast:
             parts = model.forward_pretrain(batch["images"], batch["input_ids"], batch["attention_mask"],
                                            batch["masked_ids"], batch["masked_pos"], batch["masked_labels"], k)
-        loss = sum(parts.values())
-        optimizer.zero_grad(set_to_none=True)
-        if scaler:
-            scaler.scale(loss).backward()
-            scaler.unscale_(optimizer)
-        else:
-            loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        if scaler:
-            scaler.step(optimizer)
-            scaler.update()
-        else:
-            optimizer.step()
+        optimizer_step(sum(parts.values()), model, optimizer, scaler, grad_clip=1.0)
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         times.append(time.perf_counter() - t0)

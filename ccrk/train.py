@@ -151,6 +151,22 @@ def load_state(ckpt: dict, model, optimizer, scheduler, scaler) -> LoopState:
     return LoopState(ckpt["step"], ckpt["extra"])
 
 
+def optimizer_step(loss, model, optimizer, scaler, grad_clip: float) -> None:
+    """Backward, unscale (fp16), clip the global grad norm, step: the order of SPEC §2.4."""
+    optimizer.zero_grad(set_to_none=True)
+    if scaler:
+        scaler.scale(loss).backward()
+        scaler.unscale_(optimizer)
+    else:
+        loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    if scaler:
+        scaler.step(optimizer)
+        scaler.update()
+    else:
+        optimizer.step()
+
+
 def train_loop(
     model: torch.nn.Module,
     loss_fn: Callable[[dict], dict[str, torch.Tensor]],
@@ -198,18 +214,7 @@ def train_loop(
             loss = sum(parts.values())
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"loss is {loss.item()} at step {state.step}: {_fmt(parts)}")
-            optimizer.zero_grad(set_to_none=True)
-            if scaler:
-                scaler.scale(loss).backward()
-                scaler.unscale_(optimizer)
-            else:
-                loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), optim_cfg.grad_clip)
-            if scaler:
-                scaler.step(optimizer)
-                scaler.update()
-            else:
-                optimizer.step()
+            optimizer_step(loss, model, optimizer, scaler, optim_cfg.grad_clip)
             scheduler.step()
             state.step += 1
             seen += 1
