@@ -16,6 +16,7 @@ validate(config, "config/schema.yaml")
 include: "rules/common.smk"
 include: "rules/demo.smk"
 include: "rules/translate.smk"
+include: "rules/download.smk"
 include: "rules/annotations.smk"
 include: "rules/pretrain.smk"
 include: "rules/finetune.smk"

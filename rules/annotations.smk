@@ -2,6 +2,7 @@ rule pretrain_corpus:
     input:
         given=DATA["pretrain_given"],
         translations=TRANSLATION_SHARDS,
+        manifests=DOWNLOAD_MANIFESTS,
     output:
         parts=CORPUS_PARTS,
         report="results/corpus/report.json",
@@ -13,5 +14,7 @@ rule pretrain_corpus:
         languages=LANGS["pretrain"],
         max_images=config["corpus"]["max_images"],
         seed=config["corpus"]["seed"],
+        image_root=DATA["pretrain_images"],
+        missing_images=MISSING_IMAGES,
     script:
         "../workflow/scripts/pretrain_corpus.py"

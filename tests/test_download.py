@@ -203,3 +203,37 @@ def test_target_sizes():
     assert target_size(640, 480, 384, "none") == (640, 480)
     with pytest.raises(ValueError, match="resize_mode"):
         DownloadConfig(resize_mode="stretch")
+
+
+def test_corpus_takes_images_from_the_manifests_and_counts_what_it_drops(faults_run):
+    from ccrk.data.corpus import build_corpus
+    from ccrk.data.manifest import CorpusImages
+    from ccrk.data.pretrain import read_corpus
+    from ccrk.io import write_jsonl
+
+    tmp_path, urls, records = faults_run
+    (tmp_path / "images" / "local").mkdir(exist_ok=True)
+    (tmp_path / "images" / "local" / "a.jpg").write_bytes(b"")
+    given = tmp_path / "given.jsonl"
+    write_jsonl(given, [
+        {"caption": {"en": "one", "de": "eins"}, "url": urls[0]},  # stored
+        {"caption": {"en": "two", "de": "zwei"}, "url": urls[len(GOOD)]},  # its download failed (404)
+        {"caption": {"en": "three", "de": "drei"}, "url": "http://never.listed/x.jpg"},  # in no manifest
+        {"caption": {"en": "four", "de": "vier"}, "image_path": "local/a.jpg"},  # a file under the root
+        {"caption": {"en": "five", "de": "fünf"}, "image_path": "local/absent.jpg"},  # no such file
+        {"caption": {"en": "six"}, "url": urls[1]},  # no German caption
+    ])
+    manifests = [tmp_path / f"manifest-{s:03d}.jsonl" for s in range(2)]
+    parts = [tmp_path / "corpus" / f"part-{i}.jsonl" for i in range(2)]
+    images = CorpusImages(manifests, tmp_path / "images", "skip")
+    report = build_corpus(given, [], parts, ["en", "de"], tmp_path / "corpus" / "report.json", images=images)
+    assert (report["kept"], report["dropped"], report["dropped_missing_language"]) == (2, 4, {"en": 0, "de": 1})
+    assert (report["image_download_failed"], report["image_not_downloaded"], report["missing_images_skipped"]) == (
+        1, 1, 1)
+    kept = read_corpus(parts, ["en", "de"])
+    assert sorted((i.image_path, i.captions[0]) for i in kept) == [("local/a.jpg", "four"), (records[0]["path"], "one")]
+    with pytest.raises(DataError, match=r"given.jsonl:3: field 'url': http://never.listed/x.jpg is in no download"):
+        build_corpus(given, [], parts, ["en", "de"], images=CorpusImages(manifests, tmp_path / "images", "fail"))
+    write_jsonl(given, [{"caption": {"en": "x", "de": "y"}, "image_path": "../../etc/passwd"}])
+    with pytest.raises(DataError, match=r"given.jsonl:1: field 'image_path': .* escapes the image root"):
+        build_corpus(given, [], parts, ["en", "de"], images=CorpusImages(manifests, tmp_path / "images", "skip"))

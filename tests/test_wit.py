@@ -114,3 +114,22 @@ def test_malformed_annotation_line_names_file_and_line(tmp_path):
     bad.write_text('{"image_url": "u", "caption_reference_description": "c"}\n{"image_url": \n', encoding="utf-8")
     with pytest.raises(DataError, match=r"test_xx.jsonl:2: invalid JSON"):
         join_wit([bad], [], [tmp_path / "o.jsonl"], tmp_path / "r.json")
+
+
+def test_zipped_annotations_and_pixel_folders(tmp_path):
+    """train_en.jsonl.zip is read as published; a pixel folder stands for its *.csv and *.csv.gz files."""
+    import zipfile
+
+    with zipfile.ZipFile(tmp_path / "test_tr.jsonl.zip", "w") as z:
+        z.write(WIT / "test_tr.jsonl", "test_tr.jsonl")
+    (tmp_path / "pixels").mkdir()
+    urls = list(dict.fromkeys(_urls("tr")))
+    (tmp_path / "pixels" / "a.csv").write_text("".join(f"{u}\t{_b64_png(u)}\n" for u in urls[:300]))
+    with gzip.open(tmp_path / "pixels" / "b.csv.gz", "wt") as f:
+        f.writelines(f"{u}\t{_b64_png(u)}\n" for u in urls[300:])
+    (tmp_path / "pixels" / "notes.txt").write_text(f"{urls[0]}\tnot pixels\n")  # not a pixel file: ignored
+    report = join_wit([tmp_path / "test_tr.jsonl.zip"], [tmp_path / "pixels"], [tmp_path / "out.jsonl"],
+                      tmp_path / "r.json")
+    counts = report["annotation_files"][str(tmp_path / "test_tr.jsonl.zip")]
+    assert counts["joined_annotations"] == 721 and counts["annotations_without_image"] == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.jsonl", "pixels", "r.json", "test_tr.jsonl.zip"]

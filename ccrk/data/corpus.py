@@ -3,6 +3,7 @@
 import logging
 import random
 
+from ccrk.data.manifest import CorpusImages
 from ccrk.errors import DataError
 from ccrk.io import iter_jsonl, write_json, write_jsonl
 
@@ -10,12 +11,15 @@ log = logging.getLogger("ccrk.corpus")
 
 
 def build_corpus(given_path, translation_paths, out_paths, languages, report_path=None, max_images=None,
-                 seed=0) -> dict:
+                 seed=0, images: CorpusImages | None = None) -> dict:
     """Merge translations (line-aligned shards, in shard order) into the given captions and split round-robin.
 
     Items missing a chosen language (or with it empty) are dropped and counted per language, never silently.
     `max_images` keeps a seeded random sample of the complete items, in file order (CCRK's 1M corpus).
+    An item names its image by `image_path` or by the `url` of a download manifest (`images`); items whose
+    image failed or is absent are dropped and counted too (ccrk.data.manifest).
     """
+    images = images or CorpusImages()
     translated = {}
     for path in translation_paths:
         for line, obj in iter_jsonl(path):
@@ -33,9 +37,11 @@ def build_corpus(given_path, translation_paths, out_paths, languages, report_pat
         if missing:
             n_dropped += 1
             continue
-        if not isinstance(obj.get("image_path"), str):
-            raise DataError(given_path, line, "image_path", "expected a relative path string")
-        records.append({"caption": {lang: captions[lang] for lang in languages}, "image_path": obj["image_path"]})
+        image_path = images.resolve(given_path, line, obj)
+        if image_path is None:
+            n_dropped += 1
+            continue
+        records.append({"caption": {lang: captions[lang] for lang in languages}, "image_path": image_path})
     complete = len(records)
     if max_images is not None and max_images < complete:
         records = [records[i] for i in sorted(random.Random(seed).sample(range(complete), max_images))]
@@ -44,7 +50,7 @@ def build_corpus(given_path, translation_paths, out_paths, languages, report_pat
     for path, part in zip(out_paths, parts):
         write_jsonl(path, part)
     report = {"kept": kept, "complete": complete, "dropped": n_dropped, "dropped_missing_language": dropped,
-              "parts": len(out_paths), "languages": list(languages)}
+              "parts": len(out_paths), "languages": list(languages), **images.report()}
     if report_path:
         write_json(report_path, report)
     log.info("corpus: %s", report)

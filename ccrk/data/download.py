@@ -201,3 +201,13 @@ def download_list_shard(urls_path, fmt: str, shard: int, n_shards: int, images_r
     """Read a URL list, take shard `shard` of `n_shards`, download it (the rule's and the CLI's entry point)."""
     rows = shard_rows(read_url_list(urls_path, fmt, captions_path), shard, n_shards)
     return download_shard(rows, images_root, subdir, manifest_path, stats_path, cfg)
+
+
+def summarize_shards(stats_paths) -> dict:
+    """Totals over the shards of one URL list: rows, stored images, failures by kind (how much of it still lives)."""
+    stats = [read_json(p) for p in stats_paths]
+    count, success = sum(s["count"] for s in stats), sum(s["success"] for s in stats)
+    kinds = sum((Counter(s["failed_by_kind"]) for s in stats), Counter())
+    return {"shards": len(stats), "count": count, "success": success, "failed": count - success,
+            "success_rate": round(success / count, 4) if count else None,
+            "failed_by_kind": dict(sorted(kinds.items())), "bytes_downloaded": sum(s["bytes_downloaded"] for s in stats)}

@@ -11,6 +11,7 @@ en and ja test sets are also written as CCRK's 5 folds (`{lang}.test.fold{k}.jso
 
 from __future__ import annotations
 
+import posixpath
 import random
 import re
 from collections import defaultdict
@@ -32,7 +33,7 @@ def coco_image(name: str, image_dir: str = "coco") -> tuple[str, int]:
     if not m:
         raise ValueError(f"expected a COCO 2014 file name like COCO_val2014_000000391895.jpg, got {name!r}")
     stem = name if not m[3] else name[: -len(".jpg")]
-    return f"{image_dir}/{m[1]}/{stem}.jpg", int(m[2])
+    return posixpath.normpath(posixpath.join(image_dir, m[1], f"{stem}.jpg")), int(m[2])
 
 
 def _field(path, where: str, record: dict, key: str, kind):
@@ -58,7 +59,7 @@ def read_karpathy(path, image_dir: str = "coco") -> dict[str, list[ImageCaptions
             image, coco_id = coco_image(name, image_dir)
         except ValueError as e:
             raise DataError(path, None, f"{where}.filename", str(e)) from None
-        if image != f"{image_dir}/{folder}/{name}":
+        if image != posixpath.normpath(posixpath.join(image_dir, folder, name)):
             raise DataError(path, None, f"{where}.filepath", f"{folder!r} does not match the file name {name!r}")
         cocoid = _field(path, where, rec, "cocoid", int)
         if cocoid != coco_id:
@@ -190,7 +191,7 @@ def write_mscoco(lang: str, splits: dict[str, list[ImageCaptions]], out_dir, ima
     for split in SPLITS:
         items = keep_with_images(splits.get(split, []), images, split)
         files[f"{lang}.{split}"] = write_split(Path(out_dir) / f"{lang}.{split}.json", items, split == "train")
-        if split == "test" and folds and len(items) >= 5:
+        if split == "test" and folds:
             for k, (start, end) in enumerate(five_folds(len(items))):
                 files[f"{lang}.test.fold{k}"] = write_split(Path(out_dir) / f"{lang}.test.fold{k}.json",
                                                             items[start:end], False)

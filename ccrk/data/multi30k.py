@@ -7,6 +7,7 @@ one caption of task1 (CCLM issues #3/#7). Line i of every caption file is the im
 from __future__ import annotations
 
 import gzip
+import posixpath
 from pathlib import Path
 
 from ccrk.data.caption_json import ImageCaptions, keep_with_images, write_split
@@ -56,8 +57,8 @@ def read_multi30k(root, split: str, lang: str, image_dir: str = "flickr30k-image
     for i, name in enumerate(names):
         if not name.endswith(".jpg") or "/" in name or "\\" in name:
             raise DataError(split_file, i + 1, "image", f"expected a Flickr30K file name '<id>.jpg', got {name!r}")
-        items.append(ImageCaptions(f"{image_dir}/{name}", name[: -len(".jpg")], [col[i] for col in columns],
-                                   f"{split_file}:{i + 1}"))
+        image = posixpath.normpath(posixpath.join(image_dir, name))
+        items.append(ImageCaptions(image, name[: -len(".jpg")], [col[i] for col in columns], f"{split_file}:{i + 1}"))
     return items
 
 

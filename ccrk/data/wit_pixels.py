@@ -17,8 +17,10 @@ import io
 import json
 import logging
 import os
+import shutil
 import sqlite3
 import tempfile
+import zipfile
 from pathlib import Path
 
 from PIL import Image
@@ -57,6 +59,34 @@ def decode_pixels(b64: str | None) -> bytes:
     except Exception as e:
         raise ValueError(f"not a decodable image: {type(e).__name__}: {e}") from None
     return data
+
+
+def pixel_files(paths) -> list[Path]:
+    """The pixel CSVs of files and folders (`*.csv`, `*.csv.gz` inside, sorted)."""
+    out = []
+    for path in map(Path, paths):
+        out += sorted(p for p in path.iterdir() if p.name.endswith((".csv", ".csv.gz"))) if path.is_dir() else [path]
+    return out
+
+
+@contextlib.contextmanager
+def unzipped(path, work_dir):
+    """`train_en.jsonl.zip` as published (one member), extracted beside the outputs for the join's duration."""
+    if not str(path).endswith(".zip"):
+        yield Path(path)
+        return
+    with zipfile.ZipFile(path) as z:
+        members = [m for m in z.namelist() if m.endswith(".jsonl")]
+        if len(members) != 1:
+            raise DataError(path, None, None, f"expected one .jsonl member, got {z.namelist()[:5]}")
+        folder = Path(tempfile.mkdtemp(prefix=".wit-unzipped.", dir=work_dir))
+        plain = folder / Path(members[0]).name  # errors then name the member, e.g. train_en.jsonl:5
+        with open(plain, "wb") as out, z.open(members[0]) as src:
+            shutil.copyfileobj(src, out)
+    try:
+        yield plain
+    finally:
+        shutil.rmtree(folder)
 
 
 def _wanted_urls(annotation_paths) -> set[str]:
@@ -121,20 +151,25 @@ def _join_file(db, path, out_path, policy: str) -> dict:
 
 
 def join_wit(annotation_paths, pixel_paths, out_paths, report_path, missing_images: str = "skip") -> dict:
-    """Join every annotation file with the pixels of `pixel_paths` (one pass over them for all files)."""
+    """Join every annotation file (`.jsonl`, or `.jsonl.zip` as published) with the pixels of `pixel_paths`
+    (CSV files or folders of them), in one pass over the pixels for all files."""
     if missing_images not in POLICIES:
         raise ValueError(f"missing-image policy {missing_images!r}: expected one of {POLICIES}")
     if len(annotation_paths) != len(out_paths):
         raise ValueError(f"{len(annotation_paths)} annotation files but {len(out_paths)} outputs")
-    wanted = _wanted_urls(annotation_paths)
-    Path(report_path).parent.mkdir(parents=True, exist_ok=True)
-    fd, db_path = tempfile.mkstemp(prefix=".wit-pixels.", suffix=".sqlite", dir=Path(report_path).parent)
+    work_dir = Path(report_path).parent
+    work_dir.mkdir(parents=True, exist_ok=True)
+    fd, db_path = tempfile.mkstemp(prefix=".wit-pixels.", suffix=".sqlite", dir=work_dir)
     os.close(fd)
     try:
-        with contextlib.closing(sqlite3.connect(db_path)) as db:
+        with contextlib.ExitStack() as stack:
+            plain = [stack.enter_context(unzipped(p, work_dir)) for p in annotation_paths]
+            wanted = _wanted_urls(plain)
+            db = stack.enter_context(contextlib.closing(sqlite3.connect(db_path)))
             db.execute("CREATE TABLE px (url TEXT PRIMARY KEY, b64 TEXT NOT NULL)")
-            pixels = _collect_pixels(db, pixel_paths, wanted)
-            files = {str(p): _join_file(db, p, o, missing_images) for p, o in zip(annotation_paths, out_paths)}
+            pixels = _collect_pixels(db, pixel_files(pixel_paths), wanted)
+            files = {str(a): _join_file(db, p, o, missing_images)
+                     for a, p, o in zip(annotation_paths, plain, out_paths)}
     finally:
         os.remove(db_path)
     report = {"annotation_files": files, "pixel_files": pixels, "wanted_images": len(wanted)}

@@ -1,15 +1,18 @@
-"""Rule pretrain_corpus: given + translated captions -> corpus parts with every chosen language."""
+"""Rule pretrain_corpus: given + translated captions (+ download manifests) -> corpus parts with every chosen language."""
 
 from ccrk.data.corpus import build_corpus
+from ccrk.data.manifest import CorpusImages
 from ccrk.jobs import snakemake_job
 
 with snakemake_job(snakemake):
+    p = snakemake.params
     build_corpus(
         snakemake.input.given,
         snakemake.input.translations,
         snakemake.output.parts,
-        snakemake.params.languages,
+        p.languages,
         snakemake.output.report,
-        snakemake.params.max_images,
-        snakemake.params.seed,
+        p.max_images,
+        p.seed,
+        CorpusImages(snakemake.input.manifests, p.image_root, p.missing_images),
     )

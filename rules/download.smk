@@ -1,0 +1,105 @@
+# Real-data images: URL lists -> sharded, verified images + manifests (data.downloads); WIT pixel join (data.wit).
+DOWNLOADS = DATA.get("downloads", {})
+WIT_DATA = DATA.get("wit", {})
+MISSING_IMAGES = DATA.get("missing_images", "fail")
+DOWNLOAD_MANIFESTS = [
+    f"results/download/{name}/manifest-{shard:03d}.jsonl"
+    for name, spec in DOWNLOADS.items()
+    for shard in range(spec["shards"])
+]
+
+_WIT_TRAIN = f"{IGLUE}/wit/annotations/train_en.jsonl"
+# train_en.jsonl if unzipped, else the published train_en.jsonl.zip
+WIT_TRAIN_ANNOTATIONS = [
+    _WIT_TRAIN if os.path.exists(_WIT_TRAIN) else f"{_WIT_TRAIN}.zip",
+    f"{IGLUE}/wit/annotations/val_en.jsonl",
+]
+
+
+if DOWNLOADS:
+
+    rule download_images:
+        input:
+            urls=lambda w: DOWNLOADS[w.name]["urls"],
+            captions=lambda w: DOWNLOADS[w.name].get("captions", []),
+        output:
+            images=directory(f"{DATA['pretrain_images']}/{{name}}/{{shard}}"),
+            manifest="results/download/{name}/manifest-{shard}.jsonl",
+            stats="results/download/{name}/stats-{shard}.json",
+        log:
+            "logs/download/{name}-{shard}.log",
+        wildcard_constraints:
+            name="|".join(DOWNLOADS),
+        conda:
+            "../environment.yml"
+        params:
+            format=lambda w: DOWNLOADS[w.name]["format"],
+            shards=lambda w: DOWNLOADS[w.name]["shards"],
+            settings=DATA["download"],
+        script:
+            "../workflow/scripts/download_images.py"
+
+    rule download_report:
+        input:
+            stats=lambda w: expand(
+                "results/download/{name}/stats-{shard:03d}.json",
+                name=w.name,
+                shard=range(DOWNLOADS[w.name]["shards"]),
+            ),
+        output:
+            "results/download/{name}/report.json",
+        log:
+            "logs/download/{name}-report.log",
+        wildcard_constraints:
+            name="|".join(DOWNLOADS),
+        conda:
+            "../environment.yml"
+        script:
+            "../workflow/scripts/download_report.py"
+
+
+if WIT_DATA.get("test_pixels"):
+
+    rule wit_join_test:
+        input:
+            annotations=expand(
+                f"{IGLUE}/wit/annotations/test_{{lang}}.jsonl",
+                lang=WIT_DATA["languages"],
+            ),
+            pixels=WIT_DATA["test_pixels"],
+        output:
+            joined=expand(
+                f"{annotations_dir('wit')}/test_{{lang}}.jsonl",
+                lang=WIT_DATA["languages"],
+            ),
+            report=f"{annotations_dir('wit')}/test.report.json",
+        log:
+            "logs/wit_join_test.log",
+        conda:
+            "../environment.yml"
+        params:
+            missing_images=MISSING_IMAGES,
+        script:
+            "../workflow/scripts/wit_join.py"
+
+
+if WIT_DATA.get("train_pixels"):
+
+    rule wit_join_train:
+        input:
+            annotations=WIT_TRAIN_ANNOTATIONS,
+            pixels=WIT_DATA["train_pixels"],
+        output:
+            joined=[
+                f"{annotations_dir('wit')}/train_en.jsonl",
+                f"{annotations_dir('wit')}/val_en.jsonl",
+            ],
+            report=f"{annotations_dir('wit')}/train.report.json",
+        log:
+            "logs/wit_join_train.log",
+        conda:
+            "../environment.yml"
+        params:
+            missing_images=MISSING_IMAGES,
+        script:
+            "../workflow/scripts/wit_join.py"

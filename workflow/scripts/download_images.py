@@ -1,0 +1,22 @@
+"""Rule download_images: one shard of a URL list -> verified, resized images + manifest + stats (resumable)."""
+
+from pathlib import Path
+
+from ccrk.data.download import download_config, download_list_shard
+from ccrk.jobs import snakemake_job
+
+with snakemake_job(snakemake):
+    p, w = snakemake.params, snakemake.wildcards
+    images = Path(snakemake.output.images)  # <images root>/<name>/<shard>
+    download_list_shard(
+        snakemake.input.urls,
+        p.format,
+        int(w.shard),
+        p.shards,
+        images.parent.parent,
+        f"{w.name}/{w.shard}",
+        snakemake.output.manifest,
+        snakemake.output.stats,
+        download_config(p.settings),
+        snakemake.input.captions or None,
+    )
