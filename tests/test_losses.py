@@ -194,18 +194,27 @@ def test_hard_samples_follow_the_original_per_sample_distributions(sample_type, 
 
 def test_samplers_draw_once_per_batch_whatever_its_size(monkeypatch):
     calls = []
-    real = torch.multinomial
+    real = losses.sample_rows
 
     def spy(weights, *args, **kwargs):
         calls.append(tuple(weights.shape))
         return real(weights, *args, **kwargs)
 
-    monkeypatch.setattr(torch, "multinomial", spy)
+    monkeypatch.setattr(losses, "sample_rows", spy)
     for b in (2, 64):
         calls.clear()
         sim = torch.randn(b, b * 10)
         losses.hard_positive_languages(sim, 10, 1)
-        assert calls == [(b, 10)]  # one call over the batch, no loop over samples
+        assert calls == [(b, 10)]  # one draw over the batch, no loop over samples
         calls.clear()
         losses.one_to_k_hard_samples(sim, 10, 1)
-        assert len(calls) == 3  # positive language, negative text, negative image: one call each
+        # positive language, negative text over all B*K texts, negative image for the B positive texts
+        assert calls == [(b, 10), (b, b * 10), (b, b)]
+
+
+def test_sample_rows_is_proportional_and_never_draws_a_zero_weight(one_thread):
+    weights = torch.tensor([[0.0, 1.0, 0.0, 3.0], [5.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 2.0]]).repeat(2000, 1)
+    picks = losses.sample_rows(weights, torch.Generator().manual_seed(0)).view(2000, 3)
+    assert (weights.view(2000, 3, 4).gather(2, picks.unsqueeze(2)) > 0).all()
+    assert (picks[:, 1] == 0).all() and (picks[:, 2] == 3).all()
+    assert (picks[:, 0] == 3).float().mean().item() == pytest.approx(0.75, abs=0.03)  # sd 0.01
