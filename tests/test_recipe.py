@@ -111,6 +111,24 @@ def test_train_loop_steps_the_schedule_and_clips_every_iteration(tmp_path, monke
     assert [s[3] for s in seen] == pytest.approx([0.0, 0.5, 1.0, 7 / 8, 6 / 8, 5 / 8, 4 / 8, 3 / 8, 2 / 8, 1 / 8])
 
 
+def test_fp16_path_unscales_before_clipping(monkeypatch):
+    norms = []
+    real_clip = torch.nn.utils.clip_grad_norm_
+
+    def spy(params, max_norm, *args, **kwargs):
+        total = real_clip(params, max_norm, *args, **kwargs)
+        norms.append(total.item())
+        return total
+
+    monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", spy)
+    for scaler in (None, torch.amp.GradScaler("cpu", init_scale=2.0 ** 12)):
+        torch.manual_seed(0)
+        net = torch.nn.Linear(4, 1)
+        loss = ((net(torch.ones(2, 4)) - 3) ** 2).mean()
+        train.optimizer_step(loss, net, torch.optim.AdamW(net.parameters()), scaler, 1.0)
+    assert norms[0] > 1.0 and norms[1] == pytest.approx(norms[0], rel=1e-5)  # the 4096x scale undone first
+
+
 def test_precision_per_device(monkeypatch):
     ctx, scaler = train.autocast_context(torch.device("cpu"))
     assert not ctx._enabled and scaler is None  # plain fp32 on CPU
