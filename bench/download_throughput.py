@@ -8,6 +8,7 @@ its own process (tests/image_server.py) so that it does not share the client's i
 """
 
 import argparse
+import os
 import platform
 import subprocess
 import sys
@@ -52,7 +53,8 @@ def main():
             pooled = _rate(_rows(url, a.rows, a.sequential_rows), a.threads, Path(tmp))
     finally:
         server.kill()
-    print(f"machine: {platform.machine()}, {platform.python_version()}, server latency {a.latency * 1000:.0f} ms")
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, load average "
+          f"{os.getloadavg()[0]:.1f}; server latency {a.latency * 1000:.0f} ms")
     print(f"sequential loop : {sequential:8.1f} images/s ({a.sequential_rows} rows, 1 thread)")
     print(f"thread pool     : {pooled:8.1f} images/s ({a.rows} rows, {a.threads} threads)")
     print(f"speed-up        : {pooled / sequential:8.1f}x (goal >= 50x)")

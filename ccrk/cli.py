@@ -43,8 +43,10 @@ def _check_translation_model(a):
 
 def _corpus(a):
     from ccrk.data.corpus import build_corpus
+    from ccrk.data.manifest import CorpusImages
 
-    build_corpus(a.given, a.translations, a.out, a.languages.split(","), a.report, a.max_images, a.seed)
+    build_corpus(a.given, a.translations, a.out, a.languages.split(","), a.report, a.max_images, a.seed,
+                 CorpusImages(a.manifests, a.image_root, a.missing_images))
 
 
 def _tokenizer(a):
@@ -163,6 +165,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--report")
     s.add_argument("--max-images", type=int, help="keep a seeded random sample of this many images (CCRK's 1M)")
     s.add_argument("--seed", type=int, default=0, help="seed of the --max-images sample")
+    s.add_argument("--manifests", nargs="*", default=[], help="download manifests resolving the `url` of given lines")
+    s.add_argument("--image-root", help="check that every image exists under it (data.pretrain_images)")
+    s.add_argument("--missing-images", default="fail", choices=["fail", "skip"])
     s = cmd("train-tokenizer", _tokenizer, "build an XLM-R-style unigram tokenizer on the corpus (rule tokenizer)")
     s.add_argument("--corpus", nargs="+", required=True)
     s.add_argument("--out", required=True)

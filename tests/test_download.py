@@ -237,3 +237,18 @@ def test_corpus_takes_images_from_the_manifests_and_counts_what_it_drops(faults_
     write_jsonl(given, [{"caption": {"en": "x", "de": "y"}, "image_path": "../../etc/passwd"}])
     with pytest.raises(DataError, match=r"given.jsonl:1: field 'image_path': .* escapes the image root"):
         build_corpus(given, [], parts, ["en", "de"], images=CorpusImages(manifests, tmp_path / "images", "skip"))
+
+
+def test_build_corpus_command_reads_the_manifests(faults_run, tmp_path):
+    from ccrk.cli import main
+    from ccrk.io import write_jsonl
+
+    run_dir, urls, records = faults_run
+    write_jsonl(tmp_path / "given.jsonl", [{"caption": {"en": "a"}, "url": u} for u in urls])
+    argv = ["build-corpus", "--given", str(tmp_path / "given.jsonl"), "--out", str(tmp_path / "part.jsonl"),
+            "--languages", "en", "--report", str(tmp_path / "report.json"), "--image-root", str(run_dir / "images"),
+            "--manifests", *[str(run_dir / f"manifest-{s:03d}.jsonl") for s in range(2)]]
+    assert main(argv) == 0
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert (report["kept"], report["image_download_failed"]) == (len(GOOD), len(urls) - len(GOOD))
+    assert [r["image_path"] for _, r in iter_jsonl(tmp_path / "part.jsonl")] == [r["path"] for r in records[:len(GOOD)]]
