@@ -57,13 +57,14 @@ def _tokenizer(a):
 
 def _pretrain(a):
     from ccrk.config import PretrainConfig, from_dict
+    from ccrk.launch import call_here
     from ccrk.pretrain import run_pretraining
-    from ccrk.train import default_device
 
     cfg = _config(a.config)
     train = {**cfg.get("pretrain", {}), "languages": cfg["languages"]["pretrain"]}
-    run_pretraining(a.corpus, a.image_root, a.tokenizer, a.out, cfg["model"], from_dict(PretrainConfig, train, "pretrain"),
-                    device=default_device())
+    # call_here joins the process group when started by `torchrun --nproc-per-node=N -m ccrk pretrain ...`
+    call_here(run_pretraining, (a.corpus, a.image_root, a.tokenizer, a.out, cfg["model"],
+                                from_dict(PretrainConfig, train, "pretrain")))
 
 
 def _finetune(a):

@@ -50,6 +50,7 @@ class PretrainConfig:
     seed: int = 42
     save_every: int = 10000  # optimizer steps between resumable checkpoints
     num_workers: int = 4  # DataLoader workers per process
+    gather_grad: str = "local"  # DDP all-gather backward: "local" as the original, "full" = one big process
     checkpoint: str = ""  # a released checkpoint used instead of pretraining (rules/common.smk pretrained_model)
 
 
@@ -70,6 +71,7 @@ class FinetuneConfig:
     seed: int = 42
     save_every: int = 10000
     num_workers: int = 4
+    gather_grad: str = "local"  # as in PretrainConfig
 
 
 @dataclass

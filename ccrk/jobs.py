@@ -15,12 +15,13 @@ def go_offline() -> None:
         os.environ.setdefault(key, value)
 
 
-def setup_logging(log_path: str | None = None, level=logging.INFO) -> None:
+def setup_logging(log_path: str | None = None, level=logging.INFO, mode: str = "w", prefix: str = "") -> None:
+    """Log to stderr and `log_path`; training workers append (mode "a") and tag their rank (`prefix`)."""
     handlers = [logging.StreamHandler(sys.stderr)]
     if log_path:
-        handlers.append(logging.FileHandler(log_path, mode="w", encoding="utf-8"))
-    logging.basicConfig(level=level, format="%(asctime)s %(name)s %(levelname)s %(message)s", handlers=handlers,
-                        force=True)
+        handlers.append(logging.FileHandler(log_path, mode=mode, encoding="utf-8"))
+    logging.basicConfig(level=level, format=f"%(asctime)s {prefix}%(name)s %(levelname)s %(message)s",
+                        handlers=handlers, force=True)
 
 
 @contextlib.contextmanager

@@ -9,7 +9,7 @@ import torch
 from ccrk.config import PretrainConfig
 from ccrk.data.pretrain import PretrainCollator, PretrainDataset, read_corpus
 from ccrk.data.transforms import train_transform
-from ccrk.distributed import world_size
+from ccrk.distributed import is_main, world_size
 from ccrk.models import CCRKConfig, CCRKModel, load_init_weights, save_checkpoint
 from ccrk.tokenizer import load_tokenizer
 from ccrk.train import OptimConfig, epoch_loader, fingerprint, set_seed, steps_per_epoch, train_loop
@@ -75,8 +75,9 @@ def run_pretraining(corpus_paths, image_root, tokenizer_dir, out_path, model_cfg
     state_path = Path(str(out_path) + ".state")
     state = train_loop(model, loss_fn, batches, n_steps, cfg.epochs, optim, state_path,
                        new_params=model.newly_initialised_parameters(), save_every=cfg.save_every,
-                       device=torch.device(device),
+                       device=torch.device(device), gather_grad_mode=cfg.gather_grad,
                        run_id=fingerprint(model.cfg.to_dict(), cfg, [str(p) for p in corpus_paths], len(items)))
-    save_checkpoint(out_path, model, step=state.step)
-    state_path.unlink(missing_ok=True)
+    if is_main():
+        save_checkpoint(out_path, model, step=state.step)
+        state_path.unlink(missing_ok=True)
     return {"steps": state.step, "images": len(items), "languages": k}

@@ -1,21 +1,19 @@
 """Optimiser, schedule and a resumable training loop shared by pretraining and fine-tuning (SPEC §2.4)."""
 
-import hashlib
-import json
 import logging
 import os
 import random
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Sampler
 
-from ccrk.distributed import rank, world_size
-from ccrk.io import atomic_path
+from ccrk.distributed import any_rank, gather_grad, rank, world_size
+from ccrk.resume import fingerprint  # noqa: F401  (pretrain/finetune import it from here)
+from ccrk.resume import LoopState, Preempted, decorrelate_ranks, load_state, read_state, save_state, sigterm_requested
 
 log = logging.getLogger("ccrk.train")
 
@@ -111,46 +109,6 @@ def autocast_context(device: torch.device):
     return torch.autocast("cuda", dtype=dtype), scaler
 
 
-def _rng_state() -> dict:
-    return {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
-
-
-def _set_rng_state(state: dict) -> None:
-    random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
-    torch.set_rng_state(state["torch"])
-
-
-@dataclass
-class LoopState:
-    step: int = 0  # optimizer steps done
-    extra: dict | None = None  # caller state, e.g. the best validation score so far
-
-
-def fingerprint(*parts) -> str:
-    """A short hash of what defines a run (configs, inputs); a resume state only fits the same run."""
-    blob = json.dumps(parts, sort_keys=True, default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
-
-
-def save_state(path, model, optimizer, scheduler, scaler, state: LoopState, run_id: str = "") -> None:
-    with atomic_path(path) as tmp:
-        torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                    "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict() if scaler else None,
-                    "step": state.step, "extra": state.extra or {}, "rng": _rng_state(), "run_id": run_id}, tmp)
-
-
-def load_state(ckpt: dict, model, optimizer, scheduler, scaler) -> LoopState:
-    """Restore a state dict read from a file that `save_state` wrote."""
-    model.load_state_dict(ckpt["model"])
-    optimizer.load_state_dict(ckpt["optimizer"])
-    scheduler.load_state_dict(ckpt["scheduler"])
-    if scaler and ckpt["scaler"]:
-        scaler.load_state_dict(ckpt["scaler"])
-    _set_rng_state(ckpt["rng"])
-    return LoopState(ckpt["step"], ckpt["extra"])
-
-
 def optimizer_step(loss, model, optimizer, scaler, grad_clip: float) -> None:
     """Backward, unscale (fp16), clip the global grad norm, step: the order of SPEC §2.4."""
     optimizer.zero_grad(set_to_none=True)
@@ -167,6 +125,28 @@ def optimizer_step(loss, model, optimizer, scaler, grad_clip: float) -> None:
         optimizer.step()
 
 
+class _Objective(torch.nn.Module):
+    """The model with its loss as one module, so that DDP sees every forward and averages the gradients."""
+
+    def __init__(self, model: torch.nn.Module, loss_fn: Callable[[dict], dict[str, torch.Tensor]]):
+        super().__init__()
+        self.model = model
+        self.loss_fn = loss_fn
+
+    def forward(self, batch: dict) -> dict[str, torch.Tensor]:
+        return self.loss_fn(batch)
+
+
+def data_parallel(model, loss_fn, device: torch.device) -> torch.nn.Module:
+    """model + loss as one module; under DDP when this process is one of several."""
+    objective = _Objective(model, loss_fn)
+    if world_size() == 1:
+        return objective
+    ids = [device.index] if device.type == "cuda" else None
+    # the fine-tuning loss leaves the MLM head unused, as in the original (find_unused_parameters=True there too)
+    return torch.nn.parallel.DistributedDataParallel(objective, device_ids=ids, find_unused_parameters=True)
+
+
 def train_loop(
     model: torch.nn.Module,
     loss_fn: Callable[[dict], dict[str, torch.Tensor]],
@@ -181,13 +161,16 @@ def train_loop(
     device: torch.device = torch.device("cpu"),
     log_every: int = 20,
     run_id: str = "",
+    gather_grad_mode: str = "full",
 ) -> LoopState:
     """Train for epochs x steps_per_epoch optimizer steps, resuming from `state_path` if it exists.
 
-    batches(epoch, start_batch) yields the batches of an epoch from a given position, so a resumed run
-    sees exactly the batches an uninterrupted one would. The state is saved every `save_every` steps
+    batches(epoch, start_batch) yields this rank's batches of an epoch from a given position, so a resumed
+    run sees exactly the batches an uninterrupted one would. The state is saved every `save_every` steps
     and at each epoch end, atomically, tagged with `run_id` (see `fingerprint`): a state left by a run with
-    other settings is ignored, never resumed.
+    other settings is ignored, never resumed. SIGTERM saves the state and raises `Preempted`. In a process
+    group the model runs under DDP; `gather_grad_mode` picks the backward of the feature all-gather
+    (ccrk.distributed.all_gather_with_grad).
     """
     total = epochs * steps_per_epoch
     if total <= 0:
@@ -196,40 +179,55 @@ def train_loop(
     scheduler = linear_schedule(optimizer, optim_cfg.warmup, total)
     autocast, scaler = autocast_context(device)
     state = LoopState(extra={})
-    if Path(state_path).is_file():
-        saved = torch.load(state_path, map_location="cpu", weights_only=False)  # our own file: holds RNG tuples
-        if saved.get("run_id", "") == run_id:
-            state = load_state(saved, model, optimizer, scheduler, scaler)
-            log.info("resuming from %s at step %d of %d", state_path, state.step, total)
-        else:  # left by a run with other settings or inputs: resuming it would mix two runs
-            log.warning("ignoring %s: it belongs to a different run (settings or inputs changed)", state_path)
+    saved = read_state(state_path, run_id)
+    if saved is not None:
+        state = load_state(saved, model, optimizer, scheduler, scaler)
+        log.info("resuming from %s at step %d of %d", state_path, state.step, total)
         del saved
+    else:
+        decorrelate_ranks()
+    first = state.step
+    step_fn = data_parallel(model, loss_fn, device)
+    amp = str(autocast.fast_dtype).removeprefix("torch.") if device.type == "cuda" else "off"
+    log.info("training on %s (AMP %s%s) in %d process(es): steps %d-%d of %d", device, amp,
+             ", grad scaler" if scaler else "", world_size(), first + 1, total, total)
+
+    def save():
+        save_state(state_path, model, optimizer, scheduler, scaler, state, run_id)
+
     model.train()
-    t0, seen = time.time(), 0
-    while state.step < total:
-        epoch, start = divmod(state.step, steps_per_epoch)
-        for batch in _take(batches(epoch, start), steps_per_epoch - start):
-            with autocast:
-                parts = loss_fn(_to_device(batch, device))
-            loss = sum(parts.values())
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"loss is {loss.item()} at step {state.step}: {_fmt(parts)}")
-            optimizer_step(loss, model, optimizer, scaler, optim_cfg.grad_clip)
-            scheduler.step()
-            state.step += 1
-            seen += 1
-            if state.step % log_every == 0 or state.step == total:
-                rate = seen / max(1e-9, time.time() - t0)
-                log.info("step %d/%d epoch %d lr %.2e %s (%.1f steps/s)", state.step, total, epoch,
-                         scheduler.get_last_lr()[0], _fmt(parts), rate)
-            if save_every and state.step % save_every == 0 and state.step % steps_per_epoch:
-                save_state(state_path, model, optimizer, scheduler, scaler, state, run_id)
-        if state.step % steps_per_epoch == 0:
-            if on_epoch_end:
-                model.eval()
-                on_epoch_end(epoch, state)
-                model.train()
-            save_state(state_path, model, optimizer, scheduler, scaler, state, run_id)
+    t0 = time.time()
+    with sigterm_requested() as sigterm:
+        while state.step < total:
+            epoch, start = divmod(state.step, steps_per_epoch)
+            for batch in _take(batches(epoch, start), steps_per_epoch - start):
+                with gather_grad(gather_grad_mode), autocast:
+                    parts = step_fn(_to_device(batch, device))
+                loss = sum(parts.values())
+                if not torch.isfinite(loss):
+                    raise FloatingPointError(f"loss is {loss.item()} at step {state.step}: {_fmt(parts)}")
+                optimizer_step(loss, model, optimizer, scaler, optim_cfg.grad_clip)
+                scheduler.step()
+                state.step += 1
+                if state.step % log_every == 0 or state.step == total:
+                    rate = (state.step - first) / max(1e-9, time.time() - t0)
+                    log.info("step %d/%d epoch %d lr %.2e %s (%.1f steps/s)", state.step, total, epoch,
+                             scheduler.get_last_lr()[0], _fmt(parts), rate)
+                stop = any_rank(sigterm[0])  # every rank must stop after the same step
+                if stop or (save_every and state.step % save_every == 0 and state.step % steps_per_epoch):
+                    save()
+                if stop:
+                    log.warning("SIGTERM: saved the state at step %d of %d to %s; rerun to resume", state.step,
+                                total, state_path)
+                    raise Preempted(f"stopped by SIGTERM after step {state.step} of {total}; state in {state_path}")
+            if state.step % steps_per_epoch == 0:
+                if on_epoch_end:
+                    model.eval()
+                    on_epoch_end(epoch, state)
+                    model.train()
+                save()
+    log.info("trained steps %d-%d of %d in this run (%s)", first + 1, total, total,
+             f"resumed at step {first}" if first else "from the start")
     model.eval()
     return state
 
