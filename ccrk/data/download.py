@@ -122,9 +122,9 @@ def _load_progress(progress: Path, work_dir: Path, keys: set[str]) -> dict[str, 
 
 
 def _prune(folder: Path, keep: set[str]) -> None:
-    """Remove every file but the stored images `keep` (temp files of a killed write, stale images)."""
+    """Remove temp files of a killed write and images not in `keep` (others' files, e.g. Snakemake's, stay)."""
     for path in folder.iterdir():
-        if path.name not in keep:
+        if path.name.endswith((".tmp", ".jpg")) and path.name not in keep:
             path.unlink()
 
 
