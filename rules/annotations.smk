@@ -3,6 +3,7 @@ rule pretrain_corpus:
         given=DATA["pretrain_given"],
         translations=TRANSLATION_SHARDS,
         manifests=DOWNLOAD_MANIFESTS,
+        downloaded=DOWNLOAD_IMAGE_DIRS,
     output:
         parts=CORPUS_PARTS,
         report="results/corpus/report.json",

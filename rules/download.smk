@@ -7,6 +7,11 @@ DOWNLOAD_MANIFESTS = [
     for name, spec in DOWNLOADS.items()
     for shard in range(spec["shards"])
 ]
+DOWNLOAD_IMAGE_DIRS = [
+    f"{DATA['pretrain_images']}/{name}/{shard:03d}"
+    for name, spec in DOWNLOADS.items()
+    for shard in range(spec["shards"])
+]
 
 _WIT_TRAIN = f"{IGLUE}/wit/annotations/train_en.jsonl"
 # train_en.jsonl if unzipped, else the published train_en.jsonl.zip
@@ -17,6 +22,8 @@ WIT_TRAIN_ANNOTATIONS = [
 
 
 if DOWNLOADS:
+    # the shards fill this root; rule pretrain reads it as an input, so it has to exist when the DAG is built
+    os.makedirs(DATA["pretrain_images"], exist_ok=True)
 
     rule download_images:
         input:
