@@ -84,7 +84,8 @@ def original_shapes(d: Dims, finetuned: bool = False) -> dict:
                     p + f"{blk}.self.value.weight": ((h, kv), f), p + f"{blk}.self.value.bias": ((h,), f),
                     p + f"{blk}.output.dense.weight": ((h, h), f), p + f"{blk}.output.dense.bias": ((h,), f),
                     p + f"{blk}.output.LayerNorm.weight": ((h,), f), p + f"{blk}.output.LayerNorm.bias": ((h,), f)}
-        out |= {p + "intermediate.dense.weight": ((d.intermediate, h), f), p + "intermediate.dense.bias": ((d.intermediate,), f),
+        out |= {p + "intermediate.dense.weight": ((d.intermediate, h), f),
+                p + "intermediate.dense.bias": ((d.intermediate,), f),
                 p + "output.dense.weight": ((h, d.intermediate), f), p + "output.dense.bias": ((h,), f),
                 p + "output.LayerNorm.weight": ((h,), f), p + "output.LayerNorm.bias": ((h,), f)}
     if not finetuned:

@@ -11,7 +11,7 @@ from tests.original_layout import Dims, materialise, swin_shapes
 
 
 def _xlmr(tmp_path, vocab: int, fmt: str):
-    """A 4-layer XLM-R masked LM as Hugging Face writes it (save_pretrained) or as the hub's pytorch_model.bin holds it."""
+    """A 4-layer XLM-R masked LM as save_pretrained writes it, or as the hub's pytorch_model.bin holds it."""
     from transformers import XLMRobertaConfig, XLMRobertaForMaskedLM
 
     torch.manual_seed(1)
@@ -41,7 +41,8 @@ def test_xlmr_odd_layers_become_text_and_fusion_layers(tiny_model, tmp_path, fmt
     assert sorted(report.missing) == sorted(k for k in tiny_model.state_dict() if ".crossattention." in k)
     got = tiny_model.state_dict()
     pairs = {  # 4 layers -> layers 1 and 3: text layer 0 and fusion layer 0
-        "text_encoder.encoder.layer.0.attention.self.query.weight": "roberta.encoder.layer.1.attention.self.query.weight",
+        "text_encoder.encoder.layer.0.attention.self.query.weight":
+            "roberta.encoder.layer.1.attention.self.query.weight",
         "text_encoder.encoder.layer.0.output.LayerNorm.bias": "roberta.encoder.layer.1.output.LayerNorm.bias",
         "fusion_encoder.layer.0.attention.self.value.bias": "roberta.encoder.layer.3.attention.self.value.bias",
         "fusion_encoder.layer.0.intermediate.dense.weight": "roberta.encoder.layer.3.intermediate.dense.weight",
@@ -101,7 +102,8 @@ def test_swin_tables_are_resampled_to_a_larger_window(tiny_tokenizer, tmp_path):
     assert load_vision_init(model, path).clean
     got = model.state_dict()["vision_encoder.swin.layers.1.blocks.0.attn.relative_position_bias_table"]
     assert got.shape == (15 * 15, 2)
-    torch.testing.assert_close(got, resample_relative_position_table(sd["layers.1.blocks.0.attn.relative_position_bias_table"], 225))
+    source = sd["layers.1.blocks.0.attn.relative_position_bias_table"]
+    torch.testing.assert_close(got, resample_relative_position_table(source, 225))
 
 
 def test_pretraining_starts_from_the_init_paths(tiny_tokenizer, tmp_path):
@@ -109,11 +111,13 @@ def test_pretraining_starts_from_the_init_paths(tiny_tokenizer, tmp_path):
     vision, swin = _swin_file(tmp_path)
     model = initial_model(tiny_tokenizer, {**TINY_MODEL, "init": {"text": str(text), "vision": str(vision)}})
     got = model.state_dict()
-    assert torch.equal(got["fusion_encoder.layer.0.output.dense.weight"], hf["roberta.encoder.layer.3.output.dense.weight"])
+    assert torch.equal(got["fusion_encoder.layer.0.output.dense.weight"],
+                       hf["roberta.encoder.layer.3.output.dense.weight"])
     assert torch.equal(got["vision_encoder.swin.patch_embed.proj.weight"], swin["patch_embed.proj.weight"])
     assert model.cfg.init.text == str(text)  # recorded in the checkpoint's config and the resume fingerprint
     plain = initial_model(tiny_tokenizer, TINY_MODEL)
-    assert not torch.equal(plain.state_dict()["vision_encoder.swin.patch_embed.proj.weight"], swin["patch_embed.proj.weight"])
+    assert not torch.equal(plain.state_dict()["vision_encoder.swin.patch_embed.proj.weight"],
+                           swin["patch_embed.proj.weight"])
 
 
 def test_init_that_does_not_fit_names_the_key(tiny_tokenizer, tmp_path):

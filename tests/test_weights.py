@@ -78,7 +78,7 @@ def test_released_layout_loads_with_an_empty_report(tmp_path):
     path = _write(tmp_path / "ccrk_epoch_29.th", sd, optimizer={"state": {}, "param_groups": []},
                   config={"embed_dim": 16}, epoch=29, random_state=random.getstate(),
                   np_random_state=np.random.get_state(), torch_rng_state=torch.get_rng_state())
-    mapped, cfg, report, optional = read_any_checkpoint(path)
+    _, cfg, report, optional = read_any_checkpoint(path)
     assert report.clean and not optional
     v, t = cfg.vision, cfg.text
     assert (v.image_res, v.window_size, v.embed_dim, v.depths, v.num_heads) == (32, 4, 8, (2, 2), (1, 2))
@@ -103,7 +103,7 @@ def test_released_layout_loads_with_an_empty_report(tmp_path):
 
 
 def test_patch_merging_computes_the_microsoft_concatenation(tmp_path):
-    """timm's merge must read the 2x2 neighbours in Microsoft's x0, x1, x2, x3 order for the weights to mean the same."""
+    """timm's merge must read the 2x2 neighbours in Microsoft's order x0, x1, x2, x3 for the weights to fit."""
     model = load_model(_write(tmp_path / "m.th", original_state_dict(TINY))).eval()
     merge = model.vision_encoder.swin.layers[1].downsample
     x = torch.randn(1, 8, 8, 8)

@@ -10,9 +10,21 @@ import torch
 from ccrk.io import atomic_path
 from ccrk.models.ccrk_model import CCRKModel
 from ccrk.models.config import CCRKConfig
-from ccrk.models.keymap import (FINETUNED_TEXT, KeyReport, ccrk_to_original, check_against, is_original_layout,
-                                original_to_ccrk, text_prefix)
-from ccrk.models.weights import config_from_original, load_into, model_state_dict, read_torch_file
+from ccrk.models.keymap import (
+    FINETUNED_TEXT,
+    KeyReport,
+    ccrk_to_original,
+    check_against,
+    is_original_layout,
+    original_to_ccrk,
+    text_prefix,
+)
+from ccrk.models.weights import (
+    config_from_original,
+    load_into,
+    model_state_dict,
+    read_torch_file,
+)
 
 log = logging.getLogger("ccrk.models.checkpoint")
 
@@ -21,11 +33,6 @@ def save_checkpoint(path, model: CCRKModel, **extra) -> None:
     """Write model weights and config (plus e.g. optimizer state, step) so a kill never leaves half a file."""
     with atomic_path(path) as tmp:
         torch.save({"model": model.state_dict(), "config": model.cfg.to_dict(), **extra}, tmp)
-
-
-def load_checkpoint(path) -> dict:
-    """Read a checkpoint with weights_only=True: tensors and plain containers, never pickled code."""
-    return read_torch_file(path)
 
 
 def read_any_checkpoint(path, text_heads: int | None = None) -> tuple[dict, CCRKConfig, KeyReport, tuple]:

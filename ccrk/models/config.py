@@ -70,7 +70,8 @@ class CCRKConfig:
     def with_resolution(self, image_res: int | None = None, window_size: int | None = None) -> "CCRKConfig":
         """A copy at another image size and/or Swin window (None keeps the current one)."""
         v = self.vision
-        return replace(self, vision=replace(v, image_res=image_res or v.image_res, window_size=window_size or v.window_size))
+        vision = replace(v, image_res=image_res or v.image_res, window_size=window_size or v.window_size)
+        return replace(self, vision=vision)
 
     def to_dict(self) -> dict:
         return asdict(self)

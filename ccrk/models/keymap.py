@@ -25,7 +25,8 @@ _MLM = "text_encoder.cls.predictions."
 _MLM_NAMES = {"bias": "bias", "transform.dense.weight": "dense.weight", "transform.dense.bias": "dense.bias",
               "transform.LayerNorm.weight": "LayerNorm.weight", "transform.LayerNorm.bias": "LayerNorm.bias"}
 # original copy -> the ccrk key it must equal
-_TIED = {_MLM + "decoder.weight": "text_encoder.embeddings.word_embeddings.weight", _MLM + "decoder.bias": "mlm_head.bias"}
+_TIED = {_MLM + "decoder.weight": "text_encoder.embeddings.word_embeddings.weight",
+         _MLM + "decoder.bias": "mlm_head.bias"}
 
 
 @dataclass

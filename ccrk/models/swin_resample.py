@@ -29,7 +29,7 @@ def geometric_ratio(src_size: int, dst_size: int) -> float:
 
 
 def source_offsets(src_size: int, q: float) -> np.ndarray:
-    """Stretched offsets of the source table's rows/columns: -d_n .. -d_1, 0, d_1 .. d_n, d_i = 1 + q + ... + q^(i-1)."""
+    """Stretched offsets of the source rows/columns: -d_n .. -d_1, 0, d_1 .. d_n with d_i = 1 + q + ... + q^(i-1)."""
     dis, cur = [], 1.0
     for i in range(src_size // 2):
         dis.append(cur)

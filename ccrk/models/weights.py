@@ -22,8 +22,9 @@ from ccrk.models.swin_resample import fit_relative_position_tables
 log = logging.getLogger("ccrk.models.weights")
 
 # the original's training checkpoints pickle numpy's RNG state next to the weights
-_NUMPY_RNG_STATE = [np._core.multiarray._reconstruct, (np._core.multiarray._reconstruct, "numpy.core.multiarray._reconstruct"),
-                    np.ndarray, np.dtype, type(np.dtype(np.uint32))]
+_RECONSTRUCT = np._core.multiarray._reconstruct
+_NUMPY_RNG_STATE = [_RECONSTRUCT, (_RECONSTRUCT, "numpy.core.multiarray._reconstruct"), np.ndarray, np.dtype,
+                    type(np.dtype(np.uint32))]
 
 
 def read_torch_file(path) -> dict:
@@ -86,7 +87,7 @@ _XLMR_DROPPED = re.compile(r"(pooler\.|lm_head\.decoder\.|.*position_ids$)")
 
 
 def xlmr_to_ccrk(state_dict: dict, n_text: int, n_fusion: int) -> tuple[dict, KeyReport]:
-    """HF XLM-R keys -> ccrk's: layers 1, 3, ..., 2n-1 of 2n become layers 0..n-1 (SPEC §2.2), `lm_head` the MLM head."""
+    """HF XLM-R keys -> ccrk's: layers 1, 3, ..., 2n-1 of 2n become 0..n-1 (SPEC §2.2), `lm_head` the MLM head."""
     n = n_text + n_fusion
     sd = {k.removeprefix("roberta."): v for k, v in state_dict.items()}
     layers = {int(m[1]) for k in sd if (m := re.match(r"encoder\.layer\.(\d+)\.", k))}
@@ -181,7 +182,8 @@ def config_from_original(state_dict: dict, text_heads: int | None = None) -> CCR
     layers = {int(m[1]) for k in state_dict if (m := re.match(re.escape(prefix) + r"encoder\.layer\.(\d+)\.", k))}
     fusion = {int(m[1]) for k in state_dict
               if (m := re.match(re.escape(prefix) + r"encoder\.layer\.(\d+)\.crossattention\.", k))}
-    text = TextConfig(vocab_size=words.shape[0], hidden_size=hidden, num_attention_heads=text_heads or max(1, hidden // 64),
+    text = TextConfig(vocab_size=words.shape[0], hidden_size=hidden,
+                      num_attention_heads=text_heads or max(1, hidden // 64),
                       intermediate_size=get(prefix + "encoder.layer.0.intermediate.dense.weight").shape[0],
                       num_text_layers=len(layers) - len(fusion), num_fusion_layers=len(fusion),
                       max_position_embeddings=get(prefix + "embeddings.position_embeddings.weight").shape[0])
