@@ -3,6 +3,7 @@ resume, chrF/BLEU, errors."""
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -61,7 +62,8 @@ def test_translate_shard_is_aligned_and_translates_each_caption_once(lexicon, tm
     assert lines[1]["translations"] == lines[0]["translations"]
     assert lines[3]["translations"] == {"es": "", "tr": ""}  # empty passes through empty
     assert [s["empty"] for s in stats] == [0, 1]
-    assert sorted(t for c in calls for t in c).count("a red circle") == 2  # within a shard: once per language, not per line
+    # within a shard: once per language, not once per line
+    assert sorted(t for c in calls for t in c).count("a red circle") == 2
 
 
 def test_unknown_backend():
@@ -160,5 +162,22 @@ def test_shard_writes_scores_against_references(lexicon, tmp_path):
     write_jsonl(refs, [{"caption": {"es": "un rojo círculo"}}, {"caption": {"es": "un círculo azul"}}])
     stats = translate_shard(corpus, tmp_path / "s.jsonl", 0, 1, build_translator("lexicon", str(lexicon)), "en",
                             ["es"], references=refs, stats_path=tmp_path / "stats.json")
-    expected = translation_scores({"es": [("un rojo círculo", "un rojo círculo"), ("un azul cuadrado", "un círculo azul")]})
+    expected = translation_scores({"es": [("un rojo círculo", "un rojo círculo"),
+                                          ("un azul cuadrado", "un círculo azul")]})
     assert {k: stats[k] for k in expected} == expected and 0 < stats["es_chrf"] < 100
+
+
+def test_ctranslate2_dag_converts_once_then_translates_every_shard(tmp_path):
+    import yaml
+
+    cfg = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    cfg["translate"].update(backend="ctranslate2", model=str(tmp_path / "m2m100"), shards=3, compute_type="int8")
+    configfile = tmp_path / "ct2.yaml"
+    configfile.write_text(yaml.safe_dump(cfg))
+    out = subprocess.run([sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory",
+                          str(tmp_path), "--configfile", str(configfile), "--dry-run", "--cores", "1",
+                          "results/translate/report.json"], capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert out.returncode == 0, out.stderr + out.stdout
+    table = (out.stdout + out.stderr).split("Job stats:")[1].split("total")[0]
+    jobs = {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)\s*$", table, re.M)}
+    assert jobs == {"demo_dataset": 1, "translate_convert": 1, "translate": 3, "translate_report": 1}

@@ -2,7 +2,6 @@
 `__xx__` left in any output, model-directory validation, and a whole shard through a neural backend."""
 
 import json
-import random
 import re
 
 import pytest
@@ -10,6 +9,7 @@ import pytest
 from ccrk.io import write_jsonl
 from ccrk.translate import ModelDirError, build_translator, translate_shard, validate_m2m_dir
 from ccrk.translate.languages import M2M100_LANGUAGES
+from ccrk.translate.m2m_build import demo_captions
 
 LANG_TOKEN = re.compile(r"__[a-z]{2,3}__")
 SETTINGS = {"batch_size": 8, "beam_size": 1, "max_output_tokens": 12, "device": "cpu"}
@@ -17,20 +17,11 @@ CAPTIONS = ["a red circle at the top left", "a big blue square", "a", "two small
             "the middle of the picture", "a small yellow triangle at the bottom right and a blue star"]
 
 
-def _sentences(n_scenes=120):
-    from ccrk.demo.captions import describe
-    from ccrk.demo.scenes import sample_scene
-
-    rng = random.Random(0)
-    scenes = [sample_scene(rng) for _ in range(n_scenes)]
-    return [describe(s, lang, random.Random(i)) for i, s in enumerate(scenes) for lang in ("en", "es", "id", "ru", "tr")]
-
-
 @pytest.fixture(scope="session")
 def tiny_m2m(tmp_path_factory):
     from ccrk.translate.m2m_build import build_random_m2m100
 
-    return build_random_m2m100(tmp_path_factory.mktemp("m2m") / "model", _sentences(), vocab_size=200)
+    return build_random_m2m100(tmp_path_factory.mktemp("m2m") / "model", demo_captions(120), vocab_size=200)
 
 
 @pytest.fixture(scope="session")
@@ -168,7 +159,7 @@ def test_interrupted_neural_shard_resumes_to_the_uninterrupted_output(translator
 
     ct2 = translators["ctranslate2"]
     corpus = tmp_path / "given.jsonl"
-    write_jsonl(corpus, ({"caption": {"en": c}} for c in _sentences(4)[::5] + CAPTIONS))
+    write_jsonl(corpus, ({"caption": {"en": c}} for c in demo_captions(4, ['en']) + CAPTIONS))
     translate_shard(corpus, tmp_path / "reference.jsonl", 0, 1, ct2, "en", ["es"], batch_size=3)
     out, calls = tmp_path / "shard.jsonl", []
     original = ct2.translate

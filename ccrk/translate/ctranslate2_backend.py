@@ -4,7 +4,7 @@ import logging
 import tempfile
 from pathlib import Path
 
-from ccrk.io import atomic_path
+from ccrk.io import atomic_dir
 from ccrk.translate.languages import language_token
 from ccrk.translate.m2m import TOKENIZER_FILES, M2MTranslator, validate_m2m_dir
 
@@ -17,8 +17,7 @@ def convert_to_ctranslate2(model_dir, out_dir) -> Path:
 
     validate_m2m_dir(model_dir)
     out = Path(out_dir)
-    with atomic_path(out) as tmp:
-        tmp.unlink()
+    with atomic_dir(out) as tmp:
         TransformersConverter(str(model_dir), copy_files=list(TOKENIZER_FILES)).convert(str(tmp), force=True)
     log.info("converted %s to CTranslate2 in %s", model_dir, out)
     return out

@@ -11,7 +11,8 @@ from pathlib import Path
 from ccrk.errors import CCRKError
 from ccrk.translate.languages import M2M100_LANGUAGES, language_token
 
-WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
+WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin",
+                "pytorch_model.bin.index.json")
 TOKENIZER_FILES = ("vocab.json", "sentencepiece.bpe.model")
 FIX_TOKENS = ("save the tokenizer with additional_special_tokens set to the 100 '__xx__' language tokens, as the "
               "released facebook/m2m100 tokenizer files declare them")

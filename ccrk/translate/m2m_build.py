@@ -9,7 +9,7 @@ import io
 import json
 from pathlib import Path
 
-from ccrk.io import atomic_path
+from ccrk.io import atomic_dir
 from ccrk.translate.languages import M2M100_LANGUAGES, language_token
 
 FAIRSEQ_SPECIALS = ("<s>", "<pad>", "</s>", "<unk>")
@@ -50,17 +50,28 @@ def build_random_m2m100(out_dir, sentences: list[str], *, vocab_size: int = 300,
     from transformers import M2M100Config, M2M100ForConditionalGeneration
 
     out = Path(out_dir)
-    with atomic_path(out) as tmp:
-        tmp.unlink()
+    with atomic_dir(out) as tmp:
         tok = train_m2m_tokenizer(sentences, tmp, vocab_size)
         config = M2M100Config(
             vocab_size=len(tok) + NUM_MADEUP_WORDS, d_model=d_model, encoder_layers=layers, decoder_layers=layers,
             encoder_attention_heads=heads, decoder_attention_heads=heads, encoder_ffn_dim=ffn_dim,
             decoder_ffn_dim=ffn_dim, max_position_embeddings=max_positions, dropout=0.0, attention_dropout=0.0,
             activation_dropout=0.0, encoder_layerdrop=0.0, decoder_layerdrop=0.0, init_std=init_std,
-            scale_embedding=True, tie_word_embeddings=False, pad_token_id=tok.pad_token_id, bos_token_id=tok.bos_token_id,
-            eos_token_id=tok.eos_token_id, decoder_start_token_id=tok.eos_token_id)
-        torch.manual_seed(seed)
+            scale_embedding=True, tie_word_embeddings=False, pad_token_id=tok.pad_token_id,
+            bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, decoder_start_token_id=tok.eos_token_id)
+        torch.manual_seed(seed)  # untied head above: a tied random model only repeats the forced language token
         model = M2M100ForConditionalGeneration(config).eval()
         model.save_pretrained(str(tmp))
     return out
+
+
+def demo_captions(n_scenes: int, languages=("en", "es", "id", "ru", "tr"), seed: int = 0) -> list[str]:
+    """Parallel demo captions of n random scenes in each language: tokenizer text and benchmark input."""
+    import random
+
+    from ccrk.demo.captions import describe
+    from ccrk.demo.scenes import sample_scene
+
+    rng = random.Random(seed)
+    scenes = [sample_scene(rng) for _ in range(n_scenes)]
+    return [describe(s, lang, random.Random(f"{seed}:{i}")) for i, s in enumerate(scenes) for lang in languages]
