@@ -8,6 +8,7 @@ import torch
 
 from ccrk.models import CCRKConfig, CCRKModel, load_model, read_any_checkpoint, save_checkpoint
 from ccrk.models.keymap import ccrk_to_original, check_against, original_to_ccrk
+from ccrk.models.weights import config_from_original
 from tests.original_layout import TINY, Dims, original_shapes, original_state_dict
 
 PAPER_PARAMS_224 = 523_565_901  # README "The model at full size"
@@ -45,15 +46,19 @@ def test_full_size_model_on_meta_has_the_paper_parameter_count(res, window, coun
     assert model.vision_encoder(images).shape == (2, 1 + window**2, 1024)
 
 
-def test_every_original_key_and_shape_maps_at_full_size():
-    model_shapes = {k: tuple(v.shape) for k, v in _meta_model(CCRKConfig.paper()).state_dict().items()}
-    original = original_state_dict(Dims(), device="meta")
+@pytest.mark.parametrize("res,window", [(224, 7), (384, 12)])
+def test_every_original_key_and_shape_maps_at_full_size(res, window):
+    paper = CCRKConfig.paper(res)
+    model_shapes = {k: tuple(v.shape) for k, v in _meta_model(paper).state_dict().items()}
+    dims = Dims(image_res=res, window=window)
+    original = original_state_dict(dims, device="meta")
+    assert config_from_original(original) == paper  # the architecture is read back from the shapes alone
     mapped, report = original_to_ccrk(original, n_text=6)
     check_against(mapped, model_shapes, report)
     assert report.clean, str(report)
     back = ccrk_to_original({k: torch.empty(s, device="meta") for k, s in model_shapes.items()}, n_text=6)
     buffers = ("relative_position_index", "attn_mask", "position_ids")
-    expected = {k: tuple(s) for k, (s, _) in original_shapes(Dims()).items() if not k.endswith(buffers)}
+    expected = {k: tuple(s) for k, (s, _) in original_shapes(dims).items() if not k.endswith(buffers)}
     assert {k: tuple(v.shape) for k, v in back.items()} == expected
 
 
