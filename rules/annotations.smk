@@ -3,6 +3,7 @@ rule pretrain_corpus:
         given=DATA["pretrain_given"],
         translations=TRANSLATION_SHARDS,
         manifests=DOWNLOAD_MANIFESTS,
+        images=DATA["pretrain_images"],
         downloaded=DOWNLOAD_IMAGE_DIRS,
     output:
         parts=CORPUS_PARTS,
@@ -15,7 +16,6 @@ rule pretrain_corpus:
         languages=LANGS["pretrain"],
         max_images=config["corpus"]["max_images"],
         seed=config["corpus"]["seed"],
-        image_root=DATA["pretrain_images"],
         missing_images=MISSING_IMAGES,
     script:
         "../workflow/scripts/pretrain_corpus.py"

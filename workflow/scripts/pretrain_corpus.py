@@ -14,5 +14,5 @@ with snakemake_job(snakemake):
         snakemake.output.report,
         p.max_images,
         p.seed,
-        CorpusImages(snakemake.input.manifests, p.image_root, p.missing_images),
+        CorpusImages(snakemake.input.manifests, snakemake.input.images, p.missing_images),
     )
