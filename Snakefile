@@ -13,7 +13,11 @@ configfile: "config/config.yaml"
 validate(config, "config/schema.yaml")
 
 
+report: "report/workflow.rst"
+
+
 include: "rules/common.smk"
+include: "rules/protocols.smk"
 include: "rules/demo.smk"
 include: "rules/translate.smk"
 include: "rules/download.smk"
@@ -21,13 +25,18 @@ include: "rules/annotations.smk"
 include: "rules/pretrain.smk"
 include: "rules/finetune.smk"
 include: "rules/evaluate.smk"
+include: "rules/report.smk"
+include: "rules/ablation.smk"
 
 
 localrules:
     all,
     pretrain_corpus,
-    xflickrco_table,
-    xflickrco_mrv,
+    retrieval_table,
+    mrv_table,
+    chart,
+    tables,
+    demo_ablation,
 
 
 rule all:

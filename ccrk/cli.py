@@ -73,9 +73,16 @@ def _finetune(a):
     from ccrk.train import default_device
 
     cfg = _config(a.config)
-    run_finetuning(a.init, a.tokenizer, a.train, a.valid, a.flickr_images, a.coco_images, a.out,
+    run_finetuning(a.init, a.tokenizer, a.train, a.valid, a.out,
                    from_dict(FinetuneConfig, cfg.get("finetune"), "finetune"),
-                   from_dict(EvalConfig, cfg.get("evaluate"), "evaluate"), log_path=a.summary, device=default_device())
+                   from_dict(EvalConfig, cfg.get("evaluate"), "evaluate"), fmt=a.format, roots=_roots(a),
+                   selection=a.selection, log_path=a.summary, device=default_device())
+
+
+def _roots(a):
+    from ccrk.data.sets import ImageRoots
+
+    return ImageRoots(flickr=a.flickr_images, coco=a.coco_images, root=a.image_root)
 
 
 def _evaluate(a):
@@ -83,9 +90,9 @@ def _evaluate(a):
     from ccrk.evaluate import evaluate_test_files
     from ccrk.train import default_device
 
-    evaluate_test_files(a.model, a.tokenizer, {"test": a.test}, a.flickr_images, a.coco_images,
-                        {"test": (a.ranks, a.metrics)}, from_dict(EvalConfig, _config(a.config).get("evaluate"),
-                                                                  "evaluate"), device=default_device(),
+    evaluate_test_files(a.model, a.tokenizer, {"test": a.test}, {"test": (a.ranks, a.metrics)},
+                        from_dict(EvalConfig, _config(a.config).get("evaluate"), "evaluate"), fmt=a.format,
+                        roots=_roots(a), folds={"test": a.folds}, device=default_device(),
                         image_res=a.image_res, window_size=a.window_size)
 
 
@@ -117,6 +124,20 @@ def _mrv(a):
     df = mrv_table(dict(zip(langs, files)))
     write_table(df, a.out)
     print(df.to_string(index=False))
+
+
+def _chart(a):
+    from ccrk.plots import bar_chart
+
+    bar_chart(a.table, a.out, a.published, title=a.title)
+
+
+def _data_args(s) -> None:
+    s.add_argument("--format", default="iglue", choices=["iglue", "wit", "json"],
+                   help="iglue: xFlickr&CO/Flickr30K jsonl; wit: WIT jsonl; json: Multi30K/MSCOCO (SPEC 5.4)")
+    s.add_argument("--flickr-images", default="", help="iglue: Flickr30K image folder")
+    s.add_argument("--coco-images", default="", help="iglue: COCO val2014 image folder")
+    s.add_argument("--image-root", default="", help="json/wit: what `image`/`image_path` values are relative to")
 
 
 def _resolution_args(s):
@@ -182,14 +203,21 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True)
     s = cmd("finetune", _finetune, "retrieval fine-tuning with validation model selection (rule finetune_*)")
     s.add_argument("--config", default="config/config.yaml", help="YAML with finetune, evaluate")
-    for name in ("init", "tokenizer", "train", "valid", "flickr-images", "coco-images", "out"):
+    for name in ("init", "tokenizer", "out"):
         s.add_argument(f"--{name}", required=True)
+    s.add_argument("--train", nargs="+", required=True, help="training files (several: e.g. every language)")
+    s.add_argument("--valid", nargs="+", required=True, help="files whose summed r_mean picks the best epoch")
+    s.add_argument("--selection", default="validation", choices=["validation", "test_as_original"],
+                   help="what --valid holds (recorded in the summary)")
+    _data_args(s)
     s.add_argument("--summary")
     s = cmd("evaluate", _evaluate, "rank one test file: ranks CSV and metrics JSON (rule evaluate_*)")
     s.add_argument("--config", default="config/config.yaml", help="YAML with evaluate")
-    for name in ("model", "tokenizer", "test", "flickr-images", "coco-images", "ranks", "metrics"):
+    for name in ("model", "tokenizer", "test", "ranks", "metrics"):
         s.add_argument(f"--{name}", required=True)
+    s.add_argument("--folds", type=int, default=1, help="contiguous folds of the test set, averaged (MSCOCO: 5)")
     _resolution_args(s)
+    _data_args(s)
     s = cmd("checkpoint", _checkpoint, "convert a released CCRK/CCLM checkpoint to ccrk's format, or back")
     s.add_argument("direction", choices=["to-ccrk", "to-original"])
     s.add_argument("src", help="ccrk_3m_10lan_epoch_29.th, a CCLM checkpoint, or a ccrk model.pt")
@@ -197,13 +225,18 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--finetuned", action="store_true",
                    help="to-original: RetrievalModel's layout (text_encoder.X, no MLM head)")
     _resolution_args(s)
-    s = cmd("table", _table, "per-language table with the non-English average (rule *_table)")
+    s = cmd("table", _table, "per-language table with the non-English average (rule retrieval_table)")
     s.add_argument("metrics", nargs="+", metavar="LANG=METRICS_JSON")
     s.add_argument("--out", required=True)
     s.add_argument("--markdown")
-    s = cmd("mrv", _mrv, "mean rank variance across languages (rule *_mrv)")
+    s = cmd("mrv", _mrv, "mean rank variance across languages (rule mrv_table)")
     s.add_argument("ranks", nargs="+", metavar="LANG=RANKS_CSV")
     s.add_argument("--out", required=True)
+    s = cmd("chart", _chart, "bar chart of IR/TR R@1 per language with published baselines (rule chart)")
+    s.add_argument("table", help="a results table CSV")
+    s.add_argument("--out", required=True, help="PNG to write")
+    s.add_argument("--published", default="", help="published rows to draw: xflickrco, xflickrco_fewshot or wit")
+    s.add_argument("--title", default="")
     from ccrk.data.commands import add_data_commands
 
     add_data_commands(cmd)  # download, download-retry, wit-join, multi30k, mscoco

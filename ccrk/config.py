@@ -65,6 +65,7 @@ class FinetuneConfig:
     max_tokens: int = 80
     max_words: int = 80
     start_eval: int = 7  # first epoch (0-based) evaluated on the validation set for model selection
+    eval_every: int = 1  # then every this many epochs, and the last epoch (few-shot: 10)
     image_res: int | None = None  # fine-tuning resolution (paper: 384); None: the pretrained model's
     window_size: int | None = None  # Swin window (paper: 12); tables resampled on load; None: the pretrained model's
     augment: ImageAugConfig = field(default_factory=ImageAugConfig)

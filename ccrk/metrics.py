@@ -107,3 +107,21 @@ def mean_rank_variance(ranks: np.ndarray, reduce: str = "std") -> float:
         raise ValueError("ranks contain NaN (a language is missing a rank for some item)")
     per_item = ranks.var(axis=1, ddof=0) if reduce == "var" else ranks.std(axis=1, ddof=0)
     return float(per_item.mean())
+
+
+def fold_slices(n: int, folds: int) -> list[range]:
+    """CCRK's k-fold test split (SPEC §5.4): fold i is [i*(n//k), (i+1)*(n//k)), the last one takes the remainder."""
+    if folds < 1:
+        raise ValueError(f"folds must be >= 1, got {folds}")
+    if n < folds:
+        raise ValueError(f"cannot split {n} images into {folds} folds")
+    size = n // folds
+    return [range(i * size, n if i == folds - 1 else (i + 1) * size) for i in range(folds)]
+
+
+def mean_metrics(per_fold: Sequence[dict[str, float]]) -> dict[str, float]:
+    """Key-wise mean of metric dicts (e.g. the 5 folds of the COCO 5k test), over the keys all of them share."""
+    if not per_fold:
+        raise ValueError("no metric dicts to average")
+    keys = [k for k in per_fold[0] if all(k in m for m in per_fold)]
+    return {k: float(np.mean([m[k] for m in per_fold])) for k in keys}

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
+from ccrk.data.images import open_image
 from ccrk.data.text import pre_caption
 from ccrk.metrics import gold_ranks, retrieval_metrics
 
@@ -27,19 +27,19 @@ class Features:
 
 
 class _ImageFiles(Dataset):
-    def __init__(self, paths, transform):
-        self.paths, self.transform = paths, transform
+    def __init__(self, sources, transform):
+        self.sources, self.transform = sources, transform
 
     def __len__(self):
-        return len(self.paths)
+        return len(self.sources)
 
     def __getitem__(self, i):
-        with Image.open(self.paths[i]) as im:
-            return self.transform(im.convert("RGB"))
+        return self.transform(open_image(self.sources[i]))
 
 
 @torch.no_grad()
 def encode_images(model, paths, transform, batch_size: int, device, num_workers: int = 0) -> Features:
+    """Encode images (file paths or encoded bytes) once; the result is shared by every language of a test set."""
     tokens, feats = [], []
     for images in DataLoader(_ImageFiles(paths, transform), batch_size=batch_size, num_workers=num_workers):
         out = model.encode_image(images.to(device))
@@ -62,6 +62,12 @@ def encode_texts(model, tokenizer, texts, batch_size: int, max_tokens: int, max_
         masks.append(out.mask)
         feats.append(out.feat)
     return Features(torch.cat(hidden), torch.cat(masks), torch.cat(feats))
+
+
+def subset(features: Features, idx) -> Features:
+    """The rows `idx` of cached features (e.g. one fold of a 5-fold test set), without re-encoding."""
+    idx = torch.as_tensor(idx, dtype=torch.long, device=features.feat.device)
+    return Features(features.tokens[idx], None if features.mask is None else features.mask[idx], features.feat[idx])
 
 
 @torch.no_grad()
@@ -97,6 +103,28 @@ def two_stage_scores(model, images: Features, texts: Features, k_test: int, batc
     return out[0], out[1], itc
 
 
+@torch.no_grad()
+def per_query_scores(model, images: Features, texts: Features, k_test: int):
+    """Reference for `two_stage_scores`: the original's loop, one fusion pass per query (SPEC §4.1).
+
+    Slow by design (2 x (N_img + N_txt) small passes); the tests and bench/eval_speed.py check the batched
+    version against it.
+    """
+    itc = images.feat.float() @ texts.feat.float().t()
+    i2t, t2i = torch.empty_like(itc), torch.empty_like(itc.t())
+    k_txt, k_img = min(k_test, itc.shape[1]), min(k_test, itc.shape[0])
+    for i in range(itc.shape[0]):
+        top = itc[i].topk(k_txt).indices
+        logit = model.itm_logits(texts.tokens[top], texts.mask[top], images.tokens[i].expand(k_txt, -1, -1))[:, 1]
+        i2t[i] = rerank_scores(itc[i:i + 1], top[None], logit[None].float())[0]
+    for j in range(itc.shape[1]):
+        top = itc[:, j].topk(k_img).indices
+        logit = model.itm_logits(texts.tokens[j].expand(k_img, -1, -1), texts.mask[j].expand(k_img, -1),
+                                 images.tokens[top])[:, 1]
+        t2i[j] = rerank_scores(itc.t()[j:j + 1], top[None], logit[None].float())[0]
+    return i2t, t2i, itc
+
+
 @dataclass
 class RetrievalResult:
     ir_ranks: np.ndarray  # [n_texts] 0-based rank of each caption's image
@@ -115,6 +143,12 @@ def evaluate_retrieval(model, tokenizer, image_paths, texts, txt2img, img2txt, t
     img = image_features if image_features is not None else encode_images(model, image_paths, transform,
                                                                          batch_size, device)
     txt = encode_texts(model, tokenizer, texts, batch_size, max_tokens, max_words, device)
+    return rank_features(model, img, txt, txt2img, img2txt, k_test, fusion_batch_size)
+
+
+def rank_features(model, img: Features, txt: Features, txt2img, img2txt, k_test: int,
+                  fusion_batch_size: int = 256) -> RetrievalResult:
+    """Gold ranks and metrics of already encoded images and texts (img2txt: gold texts per image, maybe empty)."""
     i2t, t2i, itc = two_stage_scores(model, img, txt, k_test, fusion_batch_size)
     has_text = np.array([len(g) > 0 for g in img2txt])
     gold_i2t = [g for g in img2txt if g]
@@ -125,5 +159,5 @@ def evaluate_retrieval(model, tokenizer, image_paths, texts, txt2img, img2txt, t
     itc_np = itc.cpu().numpy()
     dual = retrieval_metrics(gold_ranks(itc_np.T, [[i] for i in txt2img]), gold_ranks(itc_np[has_text], gold_i2t))
     metrics.update({f"itc_{k}": v for k, v in dual.items()})
-    metrics.update(n_images=len(img2txt), n_texts=len(texts), k_test=k_test)
+    metrics.update(n_images=len(img2txt), n_texts=len(txt2img), k_test=k_test)
     return RetrievalResult(ir, tr, metrics)

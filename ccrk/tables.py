@@ -1,4 +1,4 @@
-"""Result tables: per-language retrieval metrics (IGLUE layout) and MRV across languages."""
+"""Result tables: per-language retrieval metrics (IGLUE layout), MRV across languages, the demo ablation."""
 
 import logging
 
@@ -11,19 +11,46 @@ from ccrk.metrics import mean_rank_variance
 log = logging.getLogger("ccrk.tables")
 
 TABLE_COLUMNS = ["ir_r1", "ir_r5", "ir_r10", "tr_r1", "tr_r5", "tr_r10", "r_mean"]
+ITC_COLUMNS = [f"itc_{c}" for c in TABLE_COLUMNS]  # the dual-encoder (ITC-only) ranking of the same model
 
 
-def retrieval_table(metric_files: dict[str, str], avg_exclude=("en",)) -> pd.DataFrame:
-    """One row per language (in the given order) and a final `avg` row over the languages not excluded."""
-    rows = [{"lang": lang, **{c: read_json(path)[c] for c in TABLE_COLUMNS}} for lang, path in metric_files.items()]
-    df = pd.DataFrame(rows, columns=["lang", *TABLE_COLUMNS])
-    averaged = df[~df["lang"].isin(avg_exclude)]
-    if len(averaged):  # IGLUE convention: the average is over the non-English languages
-        df.loc[len(df)] = {"lang": "avg", **averaged[TABLE_COLUMNS].mean().to_dict()}
-    return df.round(2)
+def _row(path) -> dict:
+    m = read_json(path)
+    missing = [c for c in TABLE_COLUMNS if c not in m]
+    if missing:
+        raise ValueError(f"{path}: metrics lack {missing}")
+    # metrics from before the ITC columns existed leave those cells empty rather than failing
+    return {**{c: m[c] for c in TABLE_COLUMNS}, **{c: m.get(c, np.nan) for c in ITC_COLUMNS},
+            "selection": m.get("selection", "unknown")}
 
 
-def write_table(df: pd.DataFrame, csv_path, md_path=None, title: str | None = None) -> None:
+def retrieval_table(metric_files: dict, avg_exclude=("en",), average: bool = True) -> pd.DataFrame:
+    """One row per language in the given order, then an `avg` row over the languages not excluded.
+
+    Keys are languages, or (setting, language) pairs for tables of several settings (a `setting` column,
+    and one `avg` row per setting). `selection` says how each row's checkpoint was chosen.
+    """
+    by_setting = all(isinstance(k, tuple) for k in metric_files)
+    keys = ["setting", "lang"] if by_setting else ["lang"]
+    rows = [{**dict(zip(keys, k if by_setting else (k,))), **_row(path)} for k, path in metric_files.items()]
+    df = pd.DataFrame(rows, columns=[*keys, *TABLE_COLUMNS, *ITC_COLUMNS, "selection"])
+    if not average:
+        return df.round(2)
+    out = []
+    for setting, group in (df.groupby("setting", sort=False) if by_setting else [(None, df)]):
+        out.append(group)
+        averaged = group[~group["lang"].isin(avg_exclude)]
+        if len(averaged):  # IGLUE convention: the average is over the non-English languages
+            avg = {"lang": "avg", **averaged[TABLE_COLUMNS + ITC_COLUMNS].mean().to_dict(),
+                   "selection": "/".join(dict.fromkeys(averaged["selection"]))}
+            if by_setting:
+                avg["setting"] = setting
+            out.append(pd.DataFrame([avg], columns=df.columns))
+    return pd.concat(out, ignore_index=True).round(2)
+
+
+def write_table(df: pd.DataFrame, csv_path, md_path=None, title: str | None = None, note: str | None = None) -> None:
+    """The CSV and its Markdown twin (same rows and columns, a title and a note under it)."""
     with atomic_path(csv_path) as tmp:
         df.to_csv(tmp, index=False, float_format="%.2f")
     if md_path:
@@ -31,6 +58,8 @@ def write_table(df: pd.DataFrame, csv_path, md_path=None, title: str | None = No
             if title:
                 f.write(f"# {title}\n\n")
             f.write(df.to_markdown(index=False, floatfmt=".2f") + "\n")
+            if note:
+                f.write(f"\n{note}\n")
 
 
 def rank_matrix(ranks_files: dict[str, str], column: str) -> tuple[np.ndarray, int]:
@@ -44,12 +73,36 @@ def rank_matrix(ranks_files: dict[str, str], column: str) -> tuple[np.ndarray, i
     return complete.to_numpy(dtype=np.float64), len(m) - len(complete)
 
 
-def mrv_table(ranks_files: dict[str, str], reduce: str = "std") -> pd.DataFrame:
-    """MRV (SPEC §4.3) for IR (per-caption ranks) and TR (per-image ranks) across the given languages."""
+def mrv_table(ranks_files: dict, reduce: str = "std", directions=("ir", "tr")) -> pd.DataFrame:
+    """MRV (SPEC §4.3) for IR (per-caption ranks) and TR (per-image ranks) across the given languages.
+
+    Keys are languages, or (setting, language) pairs: then one MRV per setting, with a `setting` column.
+    """
+    groups: dict = {}
+    for k, path in ranks_files.items():
+        setting, lang = k if isinstance(k, tuple) else (None, k)
+        groups.setdefault(setting, {})[lang] = path
     rows = []
-    for direction, column in (("ir", "ir_rank"), ("tr", "tr_rank")):
-        ranks, left_out = rank_matrix(ranks_files, column)
-        if left_out:
-            log.warning("MRV %s: %d items without a rank in some language are left out", direction, left_out)
-        rows.append({"direction": direction, "langs": "/".join(ranks_files), "mrv": mean_rank_variance(ranks, reduce)})
+    for setting, files in groups.items():
+        for direction in directions:
+            ranks, left_out = rank_matrix(files, f"{direction}_rank")
+            if left_out:
+                log.warning("MRV %s: %d items without a rank in some language are left out", direction, left_out)
+            row = {"direction": direction, "langs": "/".join(files), "mrv": mean_rank_variance(ranks, reduce),
+                   "items": len(ranks)}
+            rows.append(row if setting is None else {"setting": setting, **row})
+    return pd.DataFrame(rows).round(2)
+
+
+def ablation_table(variants: dict[str, tuple[dict[str, str], dict[str, str]]], mrv_langs, avg_exclude=("en",)):
+    """One row per pretraining variant: R@1 (re-ranked and ITC-only) averaged over the non-English languages,
+    English R@1, and MRV over `mrv_langs`. variants[name] = ({lang: metrics json}, {lang: ranks csv})."""
+    rows = []
+    for name, (metrics, ranks) in variants.items():
+        t = retrieval_table(metrics, avg_exclude).set_index("lang")
+        mrv = mrv_table({lang: ranks[lang] for lang in mrv_langs}).set_index("direction")["mrv"]
+        rows.append({"variant": name, "ir_r1_avg": t.loc["avg", "ir_r1"], "tr_r1_avg": t.loc["avg", "tr_r1"],
+                     "itc_ir_r1_avg": t.loc["avg", "itc_ir_r1"], "itc_tr_r1_avg": t.loc["avg", "itc_tr_r1"],
+                     "en_ir_r1": t.loc["en", "ir_r1"], "en_tr_r1": t.loc["en", "tr_r1"],
+                     "mrv_ir": mrv["ir"], "mrv_tr": mrv["tr"]})
     return pd.DataFrame(rows).round(2)

@@ -55,3 +55,13 @@ def pretrained_model():
             "pretrain.checkpoint needs tokenizer.path: a released model reads the xlm-roberta-large tokenizer"
         )
     return released or "results/pretrain/model.pt"
+
+
+def annotations_dir(dataset):
+    """Reformatted fine-tuning annotations (SPEC 5.4: multi30k, mscoco; 5.6: wit joined with pixels)."""
+    return f"results/annotations/{dataset}"
+
+
+def image_root():
+    """What Multi30K/MSCOCO `image` paths are relative to (SPEC 5.4): the folder of flickr30k-images."""
+    return DATA.get("image_root") or os.path.dirname(DATA["flickr_images"])

@@ -9,6 +9,11 @@ if DEMO["enabled"]:
             valid=f"{FLICKR30K}/valid_ann.jsonl",
             test=f"{FLICKR30K}/test_ann.jsonl",
             xflickrco=expand(f"{XFLICKRCO}/{{lang}}/test.jsonl", lang=LANGS["xflickrco_test"]),
+            fewshot=expand(
+                f"{XFLICKRCO}/{{lang}}/train_{{n}}.jsonl",
+                lang=[lang for lang in LANGS["xflickrco_test"] if lang != "en"],
+                n=DEMO["fewshot_sizes"],
+            ),
             images=directory(DATA["pretrain_images"]),
         log:
             "logs/demo_dataset.log",

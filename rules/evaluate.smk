@@ -1,63 +1,71 @@
-rule evaluate_xflickrco:
+# One job per model: the test languages of a dataset share one image pass (xFlickr&CO, Multi30K, MSCOCO).
+for _dataset, _settings in (
+    ("xflickrco", "zeroshot"),
+    ("wit", "zeroshot"),
+    ("multi30k", "en|all"),
+    ("mscoco", "en|all"),
+):
+    _langs = PROTOCOLS.languages(_dataset)
+
+    rule:
+        name:
+            f"evaluate_{_dataset}"
+        input:
+            model=f"results/finetune/{_dataset}/{{setting}}/model.pt",
+            summary=f"results/finetune/{_dataset}/{{setting}}/summary.json",
+            tokenizer=tokenizer_dir(),
+            tests=[PROTOCOLS.test_file(_dataset, lang) for lang in _langs],
+            images=protocol_images(_dataset),
+        output:
+            ranks=expand(
+                "results/eval/{dataset}/{{setting}}/{lang}_ranks.csv",
+                dataset=_dataset,
+                lang=_langs,
+            ),
+            metrics=expand(
+                "results/eval/{dataset}/{{setting}}/{lang}_metrics.json",
+                dataset=_dataset,
+                lang=_langs,
+            ),
+        log:
+            f"logs/evaluate/{_dataset}_{{setting}}.log",
+        wildcard_constraints:
+            setting=_settings,
+        conda:
+            "../environment.yml"
+        threads: 8
+        params:
+            langs=_langs,
+            evaluate=lambda wc, dataset=_dataset: PROTOCOLS.evaluate_config(dataset, wc.setting),
+            format=FORMAT[_dataset],
+            roots=IMAGE_ROOTS,
+            folds=PROTOCOLS.folds(_dataset),
+        script:
+            "../workflow/scripts/evaluate.py"
+
+
+rule evaluate_per_language:
     input:
-        model="results/finetune/xflickrco/{setting}/model.pt",
+        model="results/finetune/{run}/model.pt",
+        summary="results/finetune/{run}/summary.json",
         tokenizer=tokenizer_dir(),
-        tests=expand(f"{XFLICKRCO}/{{lang}}/test.jsonl", lang=LANGS["xflickrco_test"]),
-        images=image_dirs(),
+        tests=lambda wc: PROTOCOLS.test_file(*PROTOCOLS.parse_run(wc.run)[::2]),
+        images=lambda wc: protocol_images(PROTOCOLS.parse_run(wc.run)[0]),
     output:
-        ranks=expand(
-            "results/eval/xflickrco/{{setting}}/{lang}_ranks.csv",
-            lang=LANGS["xflickrco_test"],
-        ),
-        metrics=expand(
-            "results/eval/xflickrco/{{setting}}/{lang}_metrics.json",
-            lang=LANGS["xflickrco_test"],
-        ),
+        ranks="results/eval/{run}_ranks.csv",
+        metrics="results/eval/{run}_metrics.json",
     log:
-        "logs/evaluate/xflickrco_{setting}.log",
+        "logs/evaluate/{run}.log",
     wildcard_constraints:
-        setting="zeroshot",
+        run=PER_LANGUAGE_RUN,
     conda:
         "../environment.yml"
     threads: 8
     params:
-        langs=LANGS["xflickrco_test"],
-        evaluate=config["evaluate"],
-        flickr_images=DATA["flickr_images"],
-        coco_images=DATA["coco_images"],
+        langs=lambda wc: [PROTOCOLS.parse_run(wc.run)[2]],
+        evaluate=lambda wc: PROTOCOLS.evaluate_config(*PROTOCOLS.parse_run(wc.run)[:2]),
+        format=lambda wc: FORMAT[PROTOCOLS.parse_run(wc.run)[0]],
+        roots=IMAGE_ROOTS,
+        folds=lambda wc: PROTOCOLS.folds(PROTOCOLS.parse_run(wc.run)[0]),
     script:
         "../workflow/scripts/evaluate.py"
-
-
-rule xflickrco_table:
-    input:
-        metrics=expand(
-            "results/eval/xflickrco/zeroshot/{lang}_metrics.json",
-            lang=LANGS["xflickrco_test"],
-        ),
-    output:
-        csv="results/xflickrco_table.csv",
-        md="results/xflickrco_table.md",
-    log:
-        "logs/xflickrco_table.log",
-    conda:
-        "../environment.yml"
-    params:
-        langs=LANGS["xflickrco_test"],
-    script:
-        "../workflow/scripts/retrieval_table.py"
-
-
-rule xflickrco_mrv:
-    input:
-        ranks=expand("results/eval/xflickrco/zeroshot/{lang}_ranks.csv", lang=LANGS["mrv"]),
-    output:
-        "results/xflickrco_mrv.csv",
-    log:
-        "logs/xflickrco_mrv.log",
-    conda:
-        "../environment.yml"
-    params:
-        langs=LANGS["mrv"],
-    script:
-        "../workflow/scripts/mrv_table.py"

@@ -1,22 +1,25 @@
-rule finetune_xflickrco_zeroshot:
+rule finetune:
     input:
-        model=pretrained_model(),
+        model=lambda wc: PROTOCOLS.init_model(*PROTOCOLS.parse_run(wc.run)),
         tokenizer=tokenizer_dir(),
-        train=f"{FLICKR30K}/train_ann.jsonl",
-        valid=f"{FLICKR30K}/valid_ann.jsonl",
-        images=image_dirs(),
+        train=lambda wc: PROTOCOLS.train_files(*PROTOCOLS.parse_run(wc.run)),
+        select=lambda wc: PROTOCOLS.selection_files(*PROTOCOLS.parse_run(wc.run)),
+        images=lambda wc: protocol_images(PROTOCOLS.parse_run(wc.run)[0]),
     output:
-        model="results/finetune/xflickrco/zeroshot/model.pt",
-        summary="results/finetune/xflickrco/zeroshot/summary.json",
+        model="results/finetune/{run}/model.pt",
+        summary="results/finetune/{run}/summary.json",
     log:
-        "logs/finetune/xflickrco_zeroshot.log",
+        "logs/finetune/{run}.log",
+    wildcard_constraints:
+        run=RUN_PATTERN,
     conda:
         "../environment.yml"
     threads: 8
     params:
-        train=config["finetune"],
-        evaluate=config["evaluate"],
-        flickr_images=DATA["flickr_images"],
-        coco_images=DATA["coco_images"],
+        train=lambda wc: PROTOCOLS.finetune_config(*PROTOCOLS.parse_run(wc.run)[:2]),
+        evaluate=lambda wc: PROTOCOLS.evaluate_config(*PROTOCOLS.parse_run(wc.run)[:2]),
+        selection=lambda wc: PROTOCOLS.selection(*PROTOCOLS.parse_run(wc.run)[:2]),
+        format=lambda wc: FORMAT[PROTOCOLS.parse_run(wc.run)[0]],
+        roots=IMAGE_ROOTS,
     script:
         "../workflow/scripts/finetune.py"

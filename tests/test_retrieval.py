@@ -1,12 +1,18 @@
-"""Two-stage retrieval: re-ranked scores, batched fusion against a per-query loop, exact ranks."""
+"""Two-stage retrieval: re-ranked scores, batched fusion against a per-query loop, exact ranks, folds."""
+
+import io
 
 import numpy as np
 import torch
+from PIL import Image
 
 from ccrk.data.transforms import eval_transform
+from ccrk.config import EvalConfig
 from ccrk.data.iglue import load_eval_set
+from ccrk.evaluate import rank_in_folds
 from ccrk.metrics import gold_ranks
-from ccrk.retrieval import encode_images, encode_texts, evaluate_retrieval, rerank_scores, two_stage_scores
+from ccrk.retrieval import (encode_images, encode_texts, evaluate_retrieval, per_query_scores, rank_features,
+                            rerank_scores, subset, two_stage_scores)
 
 
 def test_rerank_puts_top_k_first_in_itm_order_then_the_rest_by_itc():
@@ -23,22 +29,6 @@ def test_rerank_handles_itm_far_below_itc():
     assert scores[0].argmax().item() == 2  # a top-k candidate outranks every other, whatever its logit
 
 
-def _loop_scores(model, img, txt, k):
-    """The original's procedure, one query at a time (SPEC §4.1), with ITC order outside the top-k."""
-    itc = img.feat @ txt.feat.t()
-    i2t = torch.full_like(itc, float("nan"))
-    for i in range(itc.shape[0]):
-        top = itc[i].topk(k).indices
-        logit = model.itm_logits(txt.tokens[top], txt.mask[top], img.tokens[i].expand(k, -1, -1))[:, 1]
-        i2t[i] = rerank_scores(itc[i:i + 1], top[None], logit[None])[0]
-    t2i = torch.full_like(itc.t(), float("nan"))
-    for j in range(itc.shape[1]):
-        top = itc[:, j].topk(k).indices
-        logit = model.itm_logits(txt.tokens[j].expand(k, -1, -1), txt.mask[j].expand(k, -1), img.tokens[top])[:, 1]
-        t2i[j] = rerank_scores(itc.t()[j:j + 1], top[None], logit[None])[0]
-    return i2t, t2i
-
-
 @torch.no_grad()
 def test_batched_scores_equal_a_per_query_loop(tiny_model, tiny_tokenizer, demo_dataset):
     ann = demo_dataset / "iglue" / "datasets" / "xFlickrCO" / "annotations" / "de" / "test.jsonl"
@@ -46,7 +36,7 @@ def test_batched_scores_equal_a_per_query_loop(tiny_model, tiny_tokenizer, demo_
     img = encode_images(tiny_model, data.image_paths, eval_transform(32), 5, "cpu")
     txt = encode_texts(tiny_model, tiny_tokenizer, data.texts, 5, 40, 40, "cpu")
     i2t, t2i, _ = two_stage_scores(tiny_model, img, txt, k_test=4, batch_size=7)
-    ref_i2t, ref_t2i = _loop_scores(tiny_model, img, txt, 4)
+    ref_i2t, ref_t2i, _ = per_query_scores(tiny_model, img, txt, 4)
     torch.testing.assert_close(i2t, ref_i2t, rtol=1e-4, atol=1e-4)
     torch.testing.assert_close(t2i, ref_t2i, rtol=1e-4, atol=1e-4)
 
@@ -67,3 +57,39 @@ def test_evaluate_retrieval_ranks_are_exact_and_consistent(tiny_model, tiny_toke
 def test_gold_rank_is_the_best_of_several_captions():
     scores = np.array([[0.1, 0.9, 0.8, 0.2]])
     assert gold_ranks(scores, [[2, 3]])[0] == 1
+
+
+@torch.no_grad()
+def test_folds_rank_within_each_fold_and_average(tiny_model, tiny_tokenizer, demo_dataset):
+    ann = demo_dataset / "iglue" / "datasets" / "flickr30k" / "annotations" / "train_ann.jsonl"
+    data = load_eval_set(ann, demo_dataset / "images" / "flickr30k-images", demo_dataset / "images" / "val2014")
+    img = encode_images(tiny_model, data.image_paths, eval_transform(32), 8, "cpu")
+    txt = encode_texts(tiny_model, tiny_tokenizer, data.texts, 16, 40, 40, "cpu")
+    cfg = EvalConfig(k_test=3, fusion_batch_size=64)
+    one = rank_in_folds(tiny_model, img, txt, data.txt2img, data.img2txt, 1, cfg)
+    whole = rank_features(tiny_model, img, txt, data.txt2img, data.img2txt, 3, 64)
+    np.testing.assert_array_equal(one[0], whole.ir_ranks) and np.testing.assert_array_equal(one[1], whole.tr_ranks)
+    ir, tr, metrics, fold_of = rank_in_folds(tiny_model, img, txt, data.txt2img, data.img2txt, 5, cfg)
+    n = len(data.image_paths)  # 24 images: folds of 4, 4, 4, 4 and 8
+    assert list(np.bincount(fold_of)) == [4, 4, 4, 4, 8]
+    assert ir.max() < 8 and tr.max() < 8 * 5 and ir.min() >= 0  # ranks within the fold's images / texts
+    # fold 0 equals ranking its 4 images and 20 captions on their own
+    texts0 = [t for i in range(4) for t in data.img2txt[i]]
+    alone = rank_features(tiny_model, subset(img, range(4)), subset(txt, texts0), [data.txt2img[t] for t in texts0],
+                          [[texts0.index(t) for t in data.img2txt[i]] for i in range(4)], 3, 64)
+    np.testing.assert_array_equal(ir[texts0], alone.ir_ranks)
+    assert metrics["folds"][0]["ir_r1"] == alone.metrics["ir_r1"]
+    assert metrics["ir_r1"] == np.mean([f["ir_r1"] for f in metrics["folds"]])
+    assert metrics["n_images"] == n and metrics["n_texts"] == len(data.texts)
+
+
+@torch.no_grad()
+def test_images_given_as_encoded_bytes_equal_files(tiny_model, demo_dataset):
+    paths = sorted((demo_dataset / "images" / "flickr30k-images").glob("*.jpg"))[:3]
+    as_bytes = [p.read_bytes() for p in paths]
+    a = encode_images(tiny_model, [str(p) for p in paths], eval_transform(32), 2, "cpu")
+    b = encode_images(tiny_model, as_bytes, eval_transform(32), 2, "cpu")
+    torch.testing.assert_close(a.feat, b.feat)
+    png = io.BytesIO()
+    Image.new("RGB", (8, 8), (255, 0, 0)).save(png, format="PNG")
+    assert encode_images(tiny_model, [png.getvalue()], eval_transform(32), 1, "cpu").feat.shape[0] == 1

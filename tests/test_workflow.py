@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from ccrk.tables import ITC_COLUMNS, TABLE_COLUMNS
 from tests.conftest import REPO
 
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
@@ -95,13 +96,14 @@ def demo_run(tmp_path_factory):
 def test_demo_writes_the_tables_in_their_formats(demo_run):
     workdir, _ = demo_run
     table = pd.read_csv(workdir / "results" / "xflickrco_table.csv")
-    assert list(table.columns) == ["lang", "ir_r1", "ir_r5", "ir_r10", "tr_r1", "tr_r5", "tr_r10", "r_mean"]
+    assert list(table.columns) == ["lang", *TABLE_COLUMNS, *ITC_COLUMNS, "selection"]
+    assert set(table["selection"]) == {"validation"}  # how the checkpoint was chosen, recorded per row
     assert list(table["lang"]) == [*TEST_LANGS, "avg"]
     non_en = table[table["lang"].isin(set(TEST_LANGS) - {"en"})]
     assert table.iloc[-1]["ir_r1"] == pytest.approx(non_en["ir_r1"].mean(), abs=0.01)
     assert (workdir / "results" / "xflickrco_table.md").read_text().count("\n|") >= 10
     mrv = pd.read_csv(workdir / "results" / "xflickrco_mrv.csv")
-    assert list(mrv.columns) == ["direction", "langs", "mrv"] and list(mrv["direction"]) == ["ir", "tr"]
+    assert list(mrv.columns) == ["direction", "langs", "mrv", "items"] and list(mrv["direction"]) == ["ir", "tr"]
     assert set(mrv["langs"]) == {"en/de/ja/zh"} and (mrv["mrv"] >= 0).all()
     ranks = pd.read_csv(workdir / "results" / "eval" / "xflickrco" / "zeroshot" / "de_ranks.csv")
     n_test = _config()["demo"]["n_test"]
@@ -158,8 +160,7 @@ def test_finetune_lr_reruns_only_finetuning_and_downstream(demo_run, tmp_path):
     cfg = yaml.safe_load(configfile.read_text())
     cfg["finetune"]["lr"] = cfg["finetune"]["lr"] * 2
     jobs = planned_jobs(workdir, _write_config(tmp_path / "lr.yaml", cfg))
-    assert jobs == {"finetune_xflickrco_zeroshot": 1, "evaluate_xflickrco": 1, "xflickrco_table": 1,
-                    "xflickrco_mrv": 1}
+    assert jobs == {"finetune": 1, "evaluate_xflickrco": 1, "retrieval_table": 1, "mrv_table": 1}
 
 
 @pytest.mark.slow
@@ -170,6 +171,30 @@ def test_translation_setting_reruns_translation_and_everything_after(demo_run, t
     jobs = planned_jobs(workdir, _write_config(tmp_path / "tr.yaml", cfg))
     shards = cfg["translate"]["shards"]
     assert jobs == {"translate": shards, "pretrain_corpus": 1, "tokenizer": 1, "pretrain": 1,
-                    "finetune_xflickrco_zeroshot": 1, "evaluate_xflickrco": 1, "xflickrco_table": 1,
-                    "xflickrco_mrv": 1}
+                    "finetune": 1, "evaluate_xflickrco": 1, "retrieval_table": 1, "mrv_table": 1}
     assert "demo_dataset" not in jobs
+
+
+@pytest.mark.slow
+def test_demo_fewshot_runs_from_the_english_model(demo_run, tmp_path):
+    """The few-shot protocol end to end on the finished demo (two languages, two epochs, to stay cheap)."""
+    workdir, configfile = demo_run
+    cfg = yaml.safe_load(configfile.read_text())
+    cfg["protocols"]["xflickrco_fewshot"].update(languages=["de", "ja"], shots=10)
+    cfg["protocols"]["xflickrco_fewshot"]["finetune"].update(epochs=2, start_eval=0, eval_every=1)
+    few = _write_config(tmp_path / "fewshot.yaml", cfg)
+    targets = ["results/xflickrco_fewshot_table.csv", "results/xflickrco_fewshot_mrv.csv"]
+    out = _snakemake(workdir, few, "--cores", "2", *targets)
+    assert out.returncode == 0, out.stderr[-5000:]
+    assert "rule pretrain:" not in out.stderr and "rule evaluate_xflickrco:" not in out.stderr  # reused
+    table = pd.read_csv(workdir / "results" / "xflickrco_fewshot_table.csv").set_index("lang")
+    assert list(table.index) == ["de", "en", "ja", "avg"]
+    zero = pd.read_csv(workdir / "results" / "xflickrco_table.csv").set_index("lang")
+    assert table.loc["en", "ir_r1"] == zero.loc["en", "ir_r1"]  # English: the zero-shot model, as in the paper
+    assert table.loc["avg", "ir_r1"] == pytest.approx(table.loc[["de", "ja"], "ir_r1"].mean(), abs=0.01)
+    summary = json.loads((workdir / "results" / "finetune" / "xflickrco" / "fewshot" / "de" / "summary.json").read_text())
+    assert summary["selection"] == "validation" and [h["epoch"] for h in summary["history"]] == [0, 1]
+    assert summary["train_files"][0].endswith("de/train_10.jsonl")
+    assert summary["selection_files"][0].endswith("flickr30k/annotations/valid_ann.jsonl")  # never a test file
+    mrv = pd.read_csv(workdir / "results" / "xflickrco_fewshot_mrv.csv")
+    assert set(mrv["langs"]) == {"en/de/ja"}

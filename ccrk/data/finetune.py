@@ -1,23 +1,22 @@
 """Retrieval fine-tuning data: one item per (image, caption); `idx` marks captions of the same image."""
 
 import torch
-from PIL import Image
 from torch.utils.data import Dataset
 
+from ccrk.data.images import open_image
 from ccrk.data.text import pre_caption
 
 
 class RetrievalTrainDataset(Dataset):
     def __init__(self, items, transform):
-        self.items, self.transform = items, transform  # RetrievalTrainItem(image_path, caption, image_idx, line)
+        self.items, self.transform = items, transform  # RetrievalTrainItem; image_path may be image bytes (WIT)
 
     def __len__(self):
         return len(self.items)
 
     def __getitem__(self, i):
         item = self.items[i]
-        with Image.open(item.image_path) as im:
-            return self.transform(im.convert("RGB")), item.caption, item.image_idx
+        return self.transform(open_image(item.image_path)), item.caption, item.image_idx
 
 
 class RetrievalCollator:

@@ -1,21 +1,31 @@
-"""Rule evaluate: rank every language of a test set (ITC top-k, ITM re-rank) -> ranks CSV + metrics each."""
+"""Rules evaluate_*: rank every test language of one model (ITC top-k, ITM re-rank) -> ranks CSV + metrics each."""
 
 from ccrk.config import EvalConfig, from_dict
+from ccrk.data.sets import ImageRoots
 from ccrk.evaluate import evaluate_test_files
+from ccrk.io import read_json
 from ccrk.jobs import snakemake_job
 from ccrk.train import default_device
 
+
+def as_list(files):
+    return [files] if isinstance(files, str) else list(files)
+
+
 with snakemake_job(snakemake):
-    p = snakemake.params
-    outputs = zip(snakemake.output.ranks, snakemake.output.metrics)
+    p, inp = snakemake.params, snakemake.input
+    summary = read_json(inp.summary)
+    outputs = zip(as_list(snakemake.output.ranks), as_list(snakemake.output.metrics))
     evaluate_test_files(
-        snakemake.input.model,
-        snakemake.input.tokenizer,
-        dict(zip(p.langs, snakemake.input.tests)),
-        p.flickr_images,
-        p.coco_images,
+        inp.model,
+        inp.tokenizer,
+        dict(zip(p.langs, as_list(inp.tests))),
         dict(zip(p.langs, outputs)),
         from_dict(EvalConfig, p.evaluate, "evaluate"),
+        fmt=p.format,
+        roots=ImageRoots(**p.roots),
+        folds=p.folds,
         device=default_device(),
-        extra={"setting": snakemake.wildcards.setting},
+        # how the checkpoint was chosen travels with every result into the tables
+        extra={"model": inp.model, "selection": summary["selection"], "best_epoch": summary["best_epoch"]},
     )

@@ -1,22 +1,25 @@
-"""Rule finetune: retrieval fine-tuning, the best epoch chosen on the validation set."""
+"""Rules finetune*: retrieval fine-tuning, the best epoch chosen on validation data (or as the original did)."""
 
 from ccrk.config import EvalConfig, FinetuneConfig, from_dict
+from ccrk.data.sets import ImageRoots
 from ccrk.finetune import run_finetuning
 from ccrk.jobs import snakemake_job
-from ccrk.train import default_device
+from ccrk.launch import run_in_job
 
 with snakemake_job(snakemake):
     p = snakemake.params
-    run_finetuning(
+    run_in_job(
+        snakemake,
+        run_finetuning,
         snakemake.input.model,
         snakemake.input.tokenizer,
-        snakemake.input.train,
-        snakemake.input.valid,
-        p.flickr_images,
-        p.coco_images,
+        list(snakemake.input.train),
+        list(snakemake.input.select),
         snakemake.output.model,
         from_dict(FinetuneConfig, p.train, "finetune"),
         from_dict(EvalConfig, p.evaluate, "evaluate"),
+        fmt=p.format,
+        roots=ImageRoots(**p.roots),
+        selection=p.selection,
         log_path=snakemake.output.summary,
-        device=default_device(),
     )

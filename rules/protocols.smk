@@ -1,0 +1,35 @@
+# The evaluation protocols of SPEC 4.4 (ccrk/protocols.py): what each (dataset, setting, language) reads.
+from ccrk.protocols import AVERAGED, FORMAT, MRV_TABLES, DataDirs, Protocols
+
+PROTOCOLS = Protocols(
+    config,
+    DataDirs(
+        iglue=IGLUE,
+        wit=annotations_dir("wit"),
+        multi30k=annotations_dir("multi30k"),
+        mscoco=annotations_dir("mscoco"),
+    ),
+    pretrained=pretrained_model(),
+)
+IMAGE_ROOTS = {
+    "flickr": DATA["flickr_images"],
+    "coco": DATA["coco_images"],
+    "root": image_root(),
+}
+
+
+def protocol_images(dataset):
+    """Image folders a protocol reads; WIT records carry their pixels."""
+    if dataset == "xflickrco":
+        return image_dirs()
+    return [] if dataset == "wit" else [IMAGE_ROOTS["root"]]
+
+
+def table_keys(rows):
+    """Row keys of a table as plain lists (params hold builtins): [lang] or [setting, lang]."""
+    return [list(k) if isinstance(k, tuple) else [k] for k in rows]
+
+
+# a fine-tuning run: dataset/setting, or dataset/setting/lang for the settings with a model per language
+RUN_PATTERN = "(xflickrco|wit)/zeroshot|(multi30k|mscoco)/(en|all)|(xflickrco/fewshot|(multi30k|mscoco)/single)/[a-z]{2}"
+PER_LANGUAGE_RUN = "(xflickrco/fewshot|(multi30k|mscoco)/single)/[a-z]{2}"

@@ -1,0 +1,8 @@
+"""Rule chart: a results table -> bar chart of IR/TR R@1 per language with published baselines (PNG)."""
+
+from ccrk.jobs import snakemake_job
+from ccrk.plots import bar_chart
+
+with snakemake_job(snakemake):
+    table = snakemake.wildcards.table
+    bar_chart(snakemake.input.table, snakemake.output[0], snakemake.params.published, title=f"{table}: R@1")
