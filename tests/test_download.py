@@ -18,7 +18,7 @@ from ccrk.data.urls import read_url_list
 from ccrk.errors import DataError
 from ccrk.io import iter_jsonl
 from tests.conftest import FIXTURES, REPO
-from tests.image_server import ImageServer
+from tests.image_server import ImageServer, good_jpeg
 
 CC3M = FIXTURES / "raw" / "cc3m" / "Validation_GCC-1.1.0-Validation.tsv"
 GOOD = ["/good/0.jpg", "/good/3.jpg", "/good/6.jpg", "/good/9.jpg", "/alpha.png", "/redirect.jpg"]
@@ -91,6 +91,9 @@ def test_manifest_counts_every_case_and_stores_exactly_the_good_images(faults_ru
     assert (alpha["original_width"], alpha["original_height"], alpha["width"], alpha["height"]) == (50, 40, 50, 40)
     big = next(r for r in good if r["url"].endswith("/good/6.jpg"))  # 40 + 37*6 = 262 x 30 + 23 = 53
     assert (big["original_width"], big["original_height"], big["width"], big["height"]) == (262, 53, 237, 48)
+    # a verified RGB JPEG that needs no change is stored byte for byte; a resized one is re-encoded
+    assert (tmp_path / "images" / good[0]["path"]).read_bytes() == good_jpeg(0)
+    assert (tmp_path / "images" / big["path"]).read_bytes() != good_jpeg(6)
     with Image.open(tmp_path / "images" / alpha["path"]) as im:
         assert im.getpixel((5, 5)) > (240, 240, 240)  # transparent pixels became white, not black
 

@@ -24,7 +24,7 @@ from pathlib import Path
 from ccrk.data.fetch import Fetcher, FetchError
 from ccrk.data.image_verify import RESIZE_MODES, ImageRejected, verify_and_resize
 from ccrk.data.urls import UrlRow, read_url_list
-from ccrk.io import atomic_open, iter_jsonl, read_json, write_json, write_jsonl
+from ccrk.io import iter_jsonl, read_json, write_json, write_jsonl
 
 log = logging.getLogger("ccrk.download")
 
@@ -78,8 +78,9 @@ def _fetch_one(row: UrlRow, fetcher: Fetcher, cfg: DownloadConfig, out_dir: Path
         return _record(row, error_kind=e.kind, error=str(e)[:500])
     except Exception as e:  # a URL from the wild must never stop the shard: record it, with its type
         return _record(row, error_kind="other", error=f"{type(e).__name__}: {e}"[:500])
-    with atomic_open(out_dir / f"{row.key}.jpg", "wb") as f:
-        f.write(image.jpeg)
+    tmp = out_dir / f".{row.key}.jpg.tmp"  # one writer per key: a fixed temp name, renamed when complete
+    tmp.write_bytes(image.jpeg)
+    os.replace(tmp, out_dir / f"{row.key}.jpg")
     return _record(row, status="success", bytes=len(data), width=image.width, height=image.height,
                    original_width=image.original_width, original_height=image.original_height,
                    sha256=hashlib.sha256(data).hexdigest(), path=f"{subdir}/{row.key}.jpg")

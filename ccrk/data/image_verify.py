@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 RESIZE_MODES = ("keep_ratio", "center_crop", "none")
+ORIENTATION = 0x0112  # the EXIF tag
 
 
 class ImageRejected(Exception):
@@ -57,7 +58,7 @@ def _is_image_type(content_type: str) -> bool:
 def verify_and_resize(data: bytes, content_type: str, image_size: int, resize_mode: str, max_pixels: int,
                       quality: int = 95) -> StoredImage:
     """Decode every pixel of `data` (a truncated or corrupt file raises ImageRejected), apply the EXIF
-    orientation, flatten to RGB, resize, and encode as JPEG."""
+    orientation, flatten to RGB, resize, and encode as JPEG; an RGB JPEG that needs none of it is kept as is."""
     try:
         im = Image.open(io.BytesIO(data))
     except UnidentifiedImageError:
@@ -78,6 +79,9 @@ def verify_and_resize(data: bytes, content_type: str, image_size: int, resize_mo
             if im.format == "JPEG" and (tw, th) != (width, height):
                 im.draft("RGB", (tw, th))  # DCT-domain downscale: decodes every block, several times faster
             im.load()
+            if (im.format == "JPEG" and im.mode == "RGB" and (tw, th) == (width, height)
+                    and resize_mode != "center_crop" and im.getexif().get(ORIENTATION, 1) == 1):
+                return StoredImage(data, width, height, width, height)  # verified and already right: kept as is
             rgb = _to_rgb(ImageOps.exif_transpose(im))
         except Exception as e:
             raise ImageRejected("decode", f"{type(e).__name__}: {e}") from None
