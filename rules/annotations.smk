@@ -19,3 +19,109 @@ rule pretrain_corpus:
         missing_images=MISSING_IMAGES,
     script:
         "../workflow/scripts/pretrain_corpus.py"
+
+
+# Multi30K and MSCOCO raw sources -> the fine-tuning JSON of SPEC 5.4 (defined when data: names them)
+from ccrk.data.multi30k import SPLITS as MULTI30K_SPLITS, TASK1_LANGS, TASK2_LANGS
+
+MSCOCO = DATA.get("mscoco", {})
+MSCOCO_DIR = annotations_dir("mscoco")
+MSCOCO_FILES = ["train", "val", "test"]
+MSCOCO_FOLDS = [f"test.fold{k}" for k in range(5)]  # CCRK's 5 folds of the en and ja test sets
+# reformatted `image` paths are relative to image_root(): these are the image folders below it
+FLICKR_DIR = os.path.relpath(DATA["flickr_images"], image_root())
+COCO_DIR = os.path.relpath(os.path.dirname(DATA["coco_images"]), image_root())
+
+
+if DATA.get("multi30k"):
+
+    rule multi30k:
+        input:
+            root=DATA["multi30k"],
+        output:
+            json=expand(
+                f"{annotations_dir('multi30k')}/{{split}}.{{lang}}.json",
+                split=list(MULTI30K_SPLITS),
+                lang=TASK2_LANGS + TASK1_LANGS,
+            ),
+            report=f"{annotations_dir('multi30k')}/report.json",
+        log:
+            "logs/multi30k.log",
+        conda:
+            "../environment.yml"
+        params:
+            languages=list(TASK2_LANGS + TASK1_LANGS),
+            image_root=image_root(),
+            image_dir=FLICKR_DIR,
+            missing_images=MISSING_IMAGES,
+        script:
+            "../workflow/scripts/multi30k.py"
+
+
+if MSCOCO.get("karpathy"):
+
+    rule mscoco_en:
+        input:
+            source=MSCOCO["karpathy"],
+        output:
+            json=expand(f"{MSCOCO_DIR}/en.{{f}}.json", f=MSCOCO_FILES + MSCOCO_FOLDS),
+            report=f"{MSCOCO_DIR}/en.report.json",
+        log:
+            "logs/mscoco_en.log",
+        conda:
+            "../environment.yml"
+        params:
+            lang="en",
+            image_root=image_root(),
+            image_dir=COCO_DIR,
+            missing_images=MISSING_IMAGES,
+        script:
+            "../workflow/scripts/mscoco.py"
+
+
+if MSCOCO.get("yjcaptions"):
+
+    rule mscoco_ja:
+        input:
+            source=MSCOCO["yjcaptions"],
+            splits=list(MSCOCO["yjcaptions_splits"].values()),
+        output:
+            json=expand(f"{MSCOCO_DIR}/ja.{{f}}.json", f=MSCOCO_FILES + MSCOCO_FOLDS),
+            report=f"{MSCOCO_DIR}/ja.report.json",
+        log:
+            "logs/mscoco_ja.log",
+        conda:
+            "../environment.yml"
+        params:
+            lang="ja",
+            split_names=list(MSCOCO["yjcaptions_splits"]),
+            split_sizes=MSCOCO["yjcaptions_sizes"],
+            seed=MSCOCO["seed"],
+            image_root=image_root(),
+            image_dir=COCO_DIR,
+            missing_images=MISSING_IMAGES,
+        script:
+            "../workflow/scripts/mscoco.py"
+
+
+if MSCOCO.get("coco_cn_captions"):
+
+    rule mscoco_zh:
+        input:
+            captions=MSCOCO["coco_cn_captions"],
+            splits=list(MSCOCO["coco_cn_splits"].values()),
+        output:
+            json=expand(f"{MSCOCO_DIR}/zh.{{f}}.json", f=MSCOCO_FILES),
+            report=f"{MSCOCO_DIR}/zh.report.json",
+        log:
+            "logs/mscoco_zh.log",
+        conda:
+            "../environment.yml"
+        params:
+            lang="zh",
+            split_names=list(MSCOCO["coco_cn_splits"]),
+            image_root=image_root(),
+            image_dir=COCO_DIR,
+            missing_images=MISSING_IMAGES,
+        script:
+            "../workflow/scripts/mscoco.py"

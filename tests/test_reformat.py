@@ -205,3 +205,62 @@ def test_coco_cn_bad_lines_name_file_and_line(tmp_path):
     bad.write_text("COCO_val2014_000000217153#0\t一个\n", encoding="utf-8")
     with pytest.raises(DataError, match=r"s.txt:1: expected a COCO 2014 file name"):
         read_coco_cn([bad], {"test": split})
+
+
+def test_rules_run_from_the_raw_fixtures(tmp_path):
+    """One Snakemake run of every real-data rule on the raw fixtures (and a local image server), then nothing left."""
+    import subprocess
+    import sys
+
+    import yaml
+
+    from tests.conftest import REPO
+    from tests.image_server import ImageServer
+    from tests.test_wit import _b64_png, _urls
+
+    images = tmp_path / "images"
+    for name in read_lines(M30K / "task1" / "image_splits" / "val.txt")[:-1]:  # the last val image is absent
+        (images / "flickr30k-images").mkdir(parents=True, exist_ok=True)
+        (images / "flickr30k-images" / name).touch()
+    (tmp_path / "pixels").mkdir()
+    (tmp_path / "pixels" / "test.csv").write_text("".join(f"{u}\t{_b64_png(u)}\n" for u in set(_urls("tr"))))
+    for split, key in (("train", "COCO_train2014_000000106199"), ("val", "COCO_train2014_000000128475"),
+                       ("test", "COCO_val2014_000000217153")):
+        (tmp_path / f"cn_{split}.txt").write_text(key + "\n")
+    cfg = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    cfg["demo"]["enabled"] = False
+    cfg["data"] = {
+        "iglue_root": str(RAW / "iglue"), "flickr_images": str(images / "flickr30k-images"),
+        "coco_images": str(images / "coco" / "val2014"), "image_root": str(images), "missing_images": "skip",
+        "pretrain_given": "given.jsonl", "pretrain_images": str(tmp_path / "web"),
+        "downloads": {"cc3m": {"urls": str(tmp_path / "urls.tsv"), "shards": 2}},
+        "download": {"timeout": 0.5, "threads": 4, "image_size": 32},
+        "multi30k": str(M30K), "wit": {"test_pixels": [str(tmp_path / "pixels")], "languages": ["tr"]},
+        "mscoco": {"karpathy": str(KARPATHY), "coco_cn_captions": [str(COCO_CN)],
+                   "coco_cn_splits": {s: str(tmp_path / f"cn_{s}.txt") for s in ("train", "val", "test")}}}
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
+    targets = ["results/annotations/multi30k/report.json", "results/annotations/mscoco/en.report.json",
+               "results/annotations/mscoco/zh.report.json", "results/annotations/wit/test.report.json",
+               "results/download/cc3m/report.json"]
+    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(tmp_path),
+           "--configfile", str(tmp_path / "config.yaml"), "--cores", "2", *targets]
+    with ImageServer() as server:
+        (tmp_path / "urls.tsv").write_text(f"a\t{server.url}/good/1.jpg\nb\t{server.url}/missing\nc\t{server.url}/x\n")
+        out = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path, timeout=300)
+        assert out.returncode == 0, out.stderr[-3000:]
+        again = subprocess.run([*cmd, "--dry-run"], capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert "Nothing to be done" in again.stdout + again.stderr
+    results = tmp_path / "results"
+    multi30k = _load(results / "annotations" / "multi30k" / "report.json")
+    assert multi30k["files"]["val.de"] == {"images": 299, "captions": 299 * 5} and multi30k["files"]["train.en"][
+        "images"] == 0  # only the val images are there; the rest is skipped and counted
+    assert _load(results / "annotations" / "multi30k" / "val.en.json")[0]["image"].startswith("flickr30k-images/")
+    assert _load(results / "annotations" / "mscoco" / "zh.report.json")["missing_images_skipped"] == 3
+    assert len(list((results / "annotations" / "mscoco").glob("en.test.fold*.json"))) == 5
+    wit = _load(results / "annotations" / "wit" / "test.report.json")
+    assert wit["annotation_files"][str(RAW / "iglue" / "datasets" / "wit" / "annotations" / "test_tr.jsonl")][
+        "joined_annotations"] == 721
+    download = _load(results / "download" / "cc3m" / "report.json")
+    assert (download["count"], download["success"], download["failed_by_kind"]) == (3, 1, {"http": 2})
+    stored = (tmp_path / "web" / "cc3m").rglob("*.jpg")
+    assert [str(p.relative_to(tmp_path / "web")) for p in stored] == ["cc3m/000/000000000.jpg"]
