@@ -61,6 +61,9 @@ def build_random_m2m100(out_dir, sentences: list[str], *, vocab_size: int = 300,
             bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, decoder_start_token_id=tok.eos_token_id)
         torch.manual_seed(seed)  # untied head above: a tied random model only repeats the forced language token
         model = M2M100ForConditionalGeneration(config).eval()
+        # a trained model never predicts <pad> (M2M-100's positions skip it) nor a madeupword (no text): nor this one
+        with torch.no_grad():
+            model.lm_head.weight[[config.pad_token_id, *range(len(tok), config.vocab_size)]] = 0.0
         model.save_pretrained(str(tmp))
     return out
 
