@@ -264,3 +264,13 @@ def test_rules_run_from_the_raw_fixtures(tmp_path):
     assert (download["count"], download["success"], download["failed_by_kind"]) == (3, 1, {"http": 2})
     stored = (tmp_path / "web" / "cc3m").rglob("*.jpg")
     assert [str(p.relative_to(tmp_path / "web")) for p in stored] == ["cc3m/000/000000000.jpg"]
+    # what the evaluation protocols read (ccrk.data.sets) takes these files as they are
+    from ccrk.data.sets import ImageRoots, load_eval
+
+    roots = ImageRoots(root=str(images))
+    val_de = load_eval(str(results / "annotations" / "multi30k" / "val.de.json"), "json", roots)
+    assert (val_de.n_images, val_de.n_texts) == (299, 299 * 5)
+    assert val_de.image_paths[0] == str(images / "flickr30k-images" / read_lines(M30K / "task1" / "image_splits" /
+                                                                                 "val.txt")[0])
+    wit_tr = load_eval(str(results / "annotations" / "wit" / "test_tr.jsonl"), "wit", roots)
+    assert (wit_tr.n_images, wit_tr.n_texts) == (681, 721)
