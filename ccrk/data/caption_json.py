@@ -12,6 +12,7 @@ import json
 from dataclasses import dataclass, field
 
 from ccrk.data.image_policy import MissingImages
+from ccrk.metrics import fold_slices
 from ccrk.io import atomic_open
 
 
@@ -32,9 +33,9 @@ def eval_entries(items: list[ImageCaptions]) -> list[dict]:
 
 
 def five_folds(n: int) -> list[tuple[int, int]]:
-    """CCRK's 5-fold test split (SPEC §5.4): contiguous by image order, the last fold takes the remainder."""
-    size = n // 5
-    return [(size * i, size * (i + 1) if i < 4 else n) for i in range(5)]
+    """CCRK's 5-fold test split (SPEC §5.4, ccrk.metrics.fold_slices); under 5 images the last fold holds them."""
+    slices = fold_slices(n, 5) if n >= 5 else [range(0)] * 4 + [range(n)]
+    return [(r.start, r.stop) for r in slices]
 
 
 def write_entries(path, entries: list[dict]) -> None:
