@@ -4,7 +4,7 @@
 # daemons: no systemd, no cgroups, no real GPU. Measured facts behind each choice: ../shared/notes/slurm-test-cluster.md
 #   SLURM_ACCT=dbd   (default) slurmdbd + MariaDB: sacct works, the snakemake plugin runs with its defaults
 #   SLURM_ACCT=none  no database: the plugin MUST then poll with `--slurm-status-command squeue`
-#   FAKE_GPUS=N      (default 1) advertise N fake GPUs (gres.conf File=/dev/null) so --gpus/--gres jobs schedule
+#   FAKE_GPUS=N      (default 1) advertise N fake GPUs (gres.conf, null devices) so --gpus/--gres jobs schedule
 #   NODE_CPUS, NODE_MEM_MB  advertise a bigger node than the machine (default: the real one), so that a profile
 #                    written for real nodes (8 CPUs, 96 GB for pretraining) schedules here; nothing is enforced
 #   CI_ACCOUNT, CI_USER  the SLURM account and user association created in dbd mode (default: ci, the caller)
@@ -71,8 +71,13 @@ GRES=""
 rm -f /etc/slurm/gres.conf
 if [ "$FAKE_GPUS" -gt 0 ]; then
   GRES=" Gres=gpu:$FAKE_GPUS"
-  # a GPU without File= is dropped by slurmd ("Removing file-less GPU"), hence /dev/null
-  for _ in $(seq 1 "$FAKE_GPUS"); do echo "NodeName=$H Name=gpu File=/dev/null"; done > /etc/slurm/gres.conf
+  # slurmd drops a GPU without File= ("Removing file-less GPU") and refuses two with the same file:
+  # one null device node each
+  install -d /run/ccrk-fake-gpus
+  for i in $(seq 0 $((FAKE_GPUS - 1))); do
+    [ -c /run/ccrk-fake-gpus/gpu$i ] || mknod -m 666 /run/ccrk-fake-gpus/gpu$i c 1 3
+    echo "NodeName=$H Name=gpu File=/run/ccrk-fake-gpus/gpu$i"
+  done > /etc/slurm/gres.conf
 fi
 if [ "$SLURM_ACCT" = dbd ]; then
   ACCT="AccountingStorageType=accounting_storage/slurmdbd
