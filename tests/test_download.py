@@ -12,6 +12,7 @@ from collections import Counter
 import pytest
 from PIL import Image
 
+from ccrk.cli import main
 from ccrk.data.download import DownloadConfig, download_list_shard, retry_failed, shard_rows
 from ccrk.data.image_verify import target_size
 from ccrk.data.urls import read_url_list
@@ -114,10 +115,12 @@ def test_retry_fetches_only_the_failed_rows(tmp_path, server):
     assert [r["status"] for r in records] == ["success", "failed", "failed", "failed"]
     before = Counter(server.counts)
     server.heal()  # /missing and /error now serve an image
-    try:
-        stats = retry_failed(tmp_path / "manifest-000.jsonl", tmp_path / "stats-000.json", tmp_path / "images")
+    try:  # the command, with the settings the shard was downloaded with (kept in its stats)
+        assert main(["download-retry", "--manifest", str(tmp_path / "manifest-000.jsonl"), "--stats",
+                     str(tmp_path / "stats-000.json"), "--images-root", str(tmp_path / "images")]) == 0
     finally:
         server.healed = False
+    stats = json.loads((tmp_path / "stats-000.json").read_text())
     after = [rec for _, rec in iter_jsonl(tmp_path / "manifest-000.jsonl")]
     assert [r["status"] for r in after] == ["success", "success", "success", "failed"]
     assert after[0] == records[0] and after[3]["error_kind"] == "not_image"
@@ -125,6 +128,10 @@ def test_retry_fetches_only_the_failed_rows(tmp_path, server):
     fetched = Counter(server.counts) - before
     assert fetched == Counter({"/missing": 1, "/error": 1, "/page.html": 1})  # the good row was not fetched again
     assert _stored(tmp_path) == sorted(r["path"] for r in after if r["status"] == "success")
+    before = Counter(server.counts)
+    again = retry_failed(tmp_path / "manifest-000.jsonl", tmp_path / "stats-000.json", tmp_path / "images",
+                         kinds=["timeout"])  # the one failure left is not_image: nothing to retry
+    assert again["retried"] == 0 and Counter(server.counts) == before
 
 
 def _cli_download(tmp_path, urls_path, out):
@@ -243,7 +250,6 @@ def test_corpus_takes_images_from_the_manifests_and_counts_what_it_drops(faults_
 
 
 def test_build_corpus_command_reads_the_manifests(faults_run, tmp_path):
-    from ccrk.cli import main
     from ccrk.io import write_jsonl
 
     run_dir, urls, records = faults_run
