@@ -22,12 +22,17 @@ class DistEnv:
 
 
 def dist_env_from_environ(environ=None) -> DistEnv:
-    """Read torchrun's RANK/LOCAL_RANK/WORLD_SIZE, else SLURM's SLURM_PROCID/SLURM_LOCALID/SLURM_NTASKS."""
+    """Read torchrun's RANK/LOCAL_RANK/WORLD_SIZE, else SLURM's SLURM_PROCID/SLURM_LOCALID/SLURM_NTASKS.
+
+    SLURM counts only inside an srun step (SLURM_STEP_ID set): a batch script of an --ntasks=8 job also
+    sees SLURM_PROCID=0 and SLURM_NTASKS=8, yet it is one process.
+    """
     env = os.environ if environ is None else environ
     if "RANK" in env and "WORLD_SIZE" in env:
         return DistEnv(int(env["RANK"]), int(env.get("LOCAL_RANK", 0)), int(env["WORLD_SIZE"]))
-    if "SLURM_PROCID" in env and int(env.get("SLURM_NTASKS", "1")) > 1:
-        return DistEnv(int(env["SLURM_PROCID"]), int(env.get("SLURM_LOCALID", 0)), int(env["SLURM_NTASKS"]))
+    tasks = int(env.get("SLURM_STEP_NUM_TASKS") or env.get("SLURM_NTASKS") or 1)
+    if "SLURM_PROCID" in env and "SLURM_STEP_ID" in env and tasks > 1:
+        return DistEnv(int(env["SLURM_PROCID"]), int(env.get("SLURM_LOCALID", 0)), tasks)
     return DistEnv()
 
 

@@ -21,8 +21,12 @@ K, B, W = 3, 4, 2  # languages, images per rank, ranks
 def test_rank_comes_from_torchrun_then_slurm_else_one_process():
     assert dist_env_from_environ({"RANK": "3", "LOCAL_RANK": "1", "WORLD_SIZE": "8", "SLURM_PROCID": "0"}) == \
         DistEnv(3, 1, 8)
-    assert dist_env_from_environ({"SLURM_PROCID": "5", "SLURM_LOCALID": "1", "SLURM_NTASKS": "8"}) == DistEnv(5, 1, 8)
-    assert dist_env_from_environ({"SLURM_PROCID": "0", "SLURM_NTASKS": "1"}) == DistEnv()  # a plain sbatch job
+    task = {"SLURM_PROCID": "5", "SLURM_LOCALID": "1", "SLURM_NTASKS": "8", "SLURM_STEP_ID": "0"}  # srun -n 8
+    assert dist_env_from_environ(task) == DistEnv(5, 1, 8)
+    assert dist_env_from_environ({**task, "SLURM_STEP_NUM_TASKS": "4"}) == DistEnv(5, 1, 4)
+    # the batch script of an --ntasks=8 job (no step) and a one-task step are single processes
+    assert dist_env_from_environ({"SLURM_PROCID": "0", "SLURM_LOCALID": "0", "SLURM_NTASKS": "8"}) == DistEnv()
+    assert dist_env_from_environ({"SLURM_PROCID": "0", "SLURM_NTASKS": "1", "SLURM_STEP_ID": "0"}) == DistEnv()
     assert dist_env_from_environ({}) == DistEnv()
 
 
