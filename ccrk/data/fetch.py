@@ -1,7 +1,7 @@
 """One HTTP(S) download with a size cap and a redirect limit; every failure is sorted into a kind.
 
-Built on urllib3 (the engine under requests): its thread-safe pool costs about a quarter of requests'
-per-call overhead, which is what a thread pool of downloads spends its CPU on (bench/download_throughput.py).
+Built on urllib3 (the engine under requests, without its per-call session layer): one thread-safe pool
+manager serves every download thread (bench/download_throughput.py measures the result).
 """
 
 from __future__ import annotations
