@@ -15,7 +15,7 @@ from PIL import Image
 from ccrk.cli import main
 from ccrk.data.download import DownloadConfig, download_list_shard, retry_failed, shard_rows
 from ccrk.data.image_verify import target_size
-from ccrk.data.urls import read_url_list
+from ccrk.data.urls import UrlRow, read_url_list
 from ccrk.errors import DataError
 from ccrk.io import iter_jsonl
 from tests.conftest import FIXTURES, REPO
@@ -261,3 +261,34 @@ def test_build_corpus_command_reads_the_manifests(faults_run, tmp_path):
     report = json.loads((tmp_path / "report.json").read_text())
     assert (report["kept"], report["image_download_failed"]) == (len(GOOD), len(urls) - len(GOOD))
     assert [r["image_path"] for _, r in iter_jsonl(tmp_path / "part.jsonl")] == [r["path"] for r in records[:len(GOOD)]]
+
+
+def test_resume_keeps_progress_only_for_the_same_settings(tmp_path, server, monkeypatch):
+    import ccrk.data.download as download
+
+    rows = [UrlRow(i, f"{i:09d}", f"{server.url}/good/{60 + i}.jpg", "") for i in range(5)]
+    real = download._fetch_all
+
+    def killed_after_two(*args):
+        for n, rec in enumerate(real(*args)):
+            if n == 2:
+                raise KeyboardInterrupt  # stands for the kill: two rows recorded
+            yield rec
+
+    def run(cfg, kill):
+        monkeypatch.setattr(download, "_fetch_all", killed_after_two if kill else real)
+        args = (rows, tmp_path / "images", "web/000", tmp_path / "m.jsonl", tmp_path / "s.json", cfg)
+        if kill:
+            with pytest.raises(KeyboardInterrupt):
+                download.download_shard(*args)
+        else:
+            return download.download_shard(*args)
+
+    one = DownloadConfig(image_size=48, threads=1, timeout=2)
+    run(one, kill=True)
+    assert run(one, kill=False)["resumed"] == 2
+    run(one, kill=True)
+    other = DownloadConfig(image_size=32, threads=1, timeout=2)
+    assert run(other, kill=False)["resumed"] == 0  # stored at another size: nothing reused
+    with Image.open(tmp_path / "images" / "web" / "000" / "000000004.jpg") as im:
+        assert min(im.size) == 32

@@ -106,8 +106,9 @@ def _fetch_all(rows: list[UrlRow], cfg: DownloadConfig, out_dir: Path, subdir: s
                 log.info("%d/%d rows, %.1f rows/s", n, len(rows), n / (last_log - start))
 
 
-def _load_progress(progress: Path, work_dir: Path, keys: set[str]) -> dict[str, dict]:
-    """Rows recorded before a kill; a cut-off last line and successes without their file are dropped."""
+def _load_progress(progress: Path, work_dir: Path, urls: dict[str, str]) -> dict[str, dict]:
+    """Rows recorded before a kill (for the same key and URL); a cut-off last line and successes without their
+    file are dropped."""
     done = {}
     if progress.exists():
         with open(progress, encoding="utf-8") as f:
@@ -116,7 +117,9 @@ def _load_progress(progress: Path, work_dir: Path, keys: set[str]) -> dict[str, 
                     rec = json.loads(line)
                 except json.JSONDecodeError:
                     continue  # the line being written when the job was killed
-                if rec.get("key") in keys and (rec["status"] != "success" or (work_dir / f"{rec['key']}.jpg").exists()):
+                if urls.get(rec.get("key")) != rec.get("url"):
+                    continue
+                if rec["status"] != "success" or (work_dir / f"{rec['key']}.jpg").exists():
                     done[rec["key"]] = rec
         write_jsonl(progress, done.values())  # compacted, so appending continues on a clean line
     return done
@@ -142,9 +145,12 @@ def download_shard(rows: list[UrlRow], images_root, subdir: str, manifest_path, 
     """Download `rows` into `images_root/subdir/<key>.jpg`; write the manifest (row order) and the stats."""
     final_dir = Path(images_root) / subdir
     work_dir = final_dir.with_name(final_dir.name + ".partial")
-    progress = Path(f"{manifest_path}.partial")
+    progress, settings = Path(f"{manifest_path}.partial"), Path(f"{manifest_path}.partial.settings")
+    if settings.exists() and json.loads(settings.read_text()) != asdict(cfg):
+        progress.unlink(missing_ok=True)  # images of other settings are no progress: start over
+    write_json(settings, asdict(cfg))
     work_dir.mkdir(parents=True, exist_ok=True)
-    done = _load_progress(progress, work_dir, {r.key for r in rows})
+    done = _load_progress(progress, work_dir, {r.key: r.url for r in rows})
     _prune(work_dir, {f"{k}.jpg" for k, r in done.items() if r["status"] == "success"})
     todo = [r for r in rows if r.key not in done]
     log.info("shard %s: %d rows, %d done before, %d to fetch", subdir, len(rows), len(done), len(todo))
@@ -164,6 +170,7 @@ def download_shard(rows: list[UrlRow], images_root, subdir: str, manifest_path, 
                    seconds=round(seconds, 3), rows_per_second=round(len(todo) / seconds, 2) if seconds else None)
     write_json(stats_path, stats)
     progress.unlink()
+    settings.unlink()
     log.info("shard %s: %s", subdir, {k: v for k, v in stats.items() if k != "settings"})
     return stats
 
