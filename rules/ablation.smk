@@ -44,7 +44,7 @@ rule finetune_cclm_style:
         evaluate=PROTOCOLS.evaluate_config("xflickrco", "zeroshot"),
         selection=PROTOCOLS.selection("xflickrco", "zeroshot"),
         format="iglue",
-        roots=IMAGE_ROOTS,
+        roots=protocol_roots("xflickrco"),
     script:
         "../workflow/scripts/finetune.py"
 
@@ -68,7 +68,7 @@ rule evaluate_cclm_style:
         langs=ABLATION_LANGS,
         evaluate=PROTOCOLS.evaluate_config("xflickrco", "zeroshot"),
         format="iglue",
-        roots=IMAGE_ROOTS,
+        roots=protocol_roots("xflickrco"),
         folds={},
     script:
         "../workflow/scripts/evaluate.py"

@@ -38,7 +38,7 @@ for _dataset, _settings in (
             langs=_langs,
             evaluate=lambda wc, dataset=_dataset: PROTOCOLS.evaluate_config(dataset, wc.setting),
             format=FORMAT[_dataset],
-            roots=IMAGE_ROOTS,
+            roots=protocol_roots(_dataset),
             folds=PROTOCOLS.folds(_dataset),
         script:
             "../workflow/scripts/evaluate.py"
@@ -65,7 +65,7 @@ rule evaluate_per_language:
         langs=lambda wc: [PROTOCOLS.parse_run(wc.run)[2]],
         evaluate=lambda wc: PROTOCOLS.evaluate_config(*PROTOCOLS.parse_run(wc.run)[:2]),
         format=lambda wc: FORMAT[PROTOCOLS.parse_run(wc.run)[0]],
-        roots=IMAGE_ROOTS,
+        roots=lambda wc: protocol_roots(PROTOCOLS.parse_run(wc.run)[0]),
         folds=lambda wc: PROTOCOLS.folds(PROTOCOLS.parse_run(wc.run)[0]),
     script:
         "../workflow/scripts/evaluate.py"

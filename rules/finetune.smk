@@ -20,6 +20,6 @@ rule finetune:
         evaluate=lambda wc: PROTOCOLS.evaluate_config(*PROTOCOLS.parse_run(wc.run)[:2]),
         selection=lambda wc: PROTOCOLS.selection(*PROTOCOLS.parse_run(wc.run)[:2]),
         format=lambda wc: FORMAT[PROTOCOLS.parse_run(wc.run)[0]],
-        roots=IMAGE_ROOTS,
+        roots=lambda wc: protocol_roots(PROTOCOLS.parse_run(wc.run)[0]),
     script:
         "../workflow/scripts/finetune.py"

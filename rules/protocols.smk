@@ -18,6 +18,13 @@ IMAGE_ROOTS = {
 }
 
 
+def protocol_roots(dataset):
+    """The image roots a protocol's format reads (only those, so that params follow meaning)."""
+    if FORMAT[dataset] == "iglue":
+        return {"flickr": IMAGE_ROOTS["flickr"], "coco": IMAGE_ROOTS["coco"]}
+    return {"root": IMAGE_ROOTS["root"]}
+
+
 def protocol_images(dataset):
     """Image folders a protocol reads; WIT records carry their pixels."""
     if dataset == "xflickrco":

@@ -7,7 +7,7 @@ import sys
 from tests.conftest import REPO
 
 OPERATIONS = ["demo-data", "translate", "build-corpus", "train-tokenizer", "pretrain", "finetune", "evaluate",
-              "table", "mrv"]
+              "table", "mrv", "chart"]
 
 
 def _ccrk(*args, cwd=REPO):
