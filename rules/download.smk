@@ -71,13 +71,13 @@ if WIT_DATA.get("test_pixels"):
         input:
             annotations=expand(
                 f"{IGLUE}/wit/annotations/test_{{lang}}.jsonl",
-                lang=WIT_DATA["languages"],
+                lang=PROTOCOLS.languages("wit"),
             ),
             pixels=WIT_DATA["test_pixels"],
         output:
             joined=expand(
                 f"{annotations_dir('wit')}/test_{{lang}}.jsonl",
-                lang=WIT_DATA["languages"],
+                lang=PROTOCOLS.languages("wit"),
             ),
             report=f"{annotations_dir('wit')}/test.report.json",
         log:

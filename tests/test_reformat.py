@@ -235,9 +235,10 @@ def test_rules_run_from_the_raw_fixtures(tmp_path):
         "pretrain_given": "given.jsonl", "pretrain_images": str(tmp_path / "web"),
         "downloads": {"cc3m": {"urls": str(tmp_path / "urls.tsv"), "shards": 2}},
         "download": {"timeout": 0.5, "threads": 4, "image_size": 32},
-        "multi30k": str(M30K), "wit": {"test_pixels": [str(tmp_path / "pixels")], "languages": ["tr"]},
+        "multi30k": str(M30K), "wit": {"test_pixels": [str(tmp_path / "pixels")]},
         "mscoco": {"karpathy": str(KARPATHY), "coco_cn_captions": [str(COCO_CN)],
                    "coco_cn_splits": {s: str(tmp_path / f"cn_{s}.txt") for s in ("train", "val", "test")}}}
+    cfg["protocols"] = {"wit_zeroshot": {"languages": ["tr"]}}  # the WIT test files joined are the protocol's
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
     targets = ["results/annotations/multi30k/report.json", "results/annotations/mscoco/en.report.json",
                "results/annotations/mscoco/zh.report.json", "results/annotations/wit/test.report.json",
