@@ -48,6 +48,23 @@ def test_tiny_model_has_language_tokens_where_the_real_one_has_them(tiny_m2m):
     assert "__es__" in tok.all_special_tokens
 
 
+def test_validation_accepts_the_released_tokenizer_file_layout(tiny_m2m, tmp_path):
+    import shutil
+
+    hub = tmp_path / "hub"  # facebook/m2m100_*: the language tokens listed in both files, no added_tokens.json
+    shutil.copytree(tiny_m2m, hub)
+    (hub / "added_tokens.json").unlink()
+    tokens = [f"__{c}__" for c in M2M100_LANGUAGES]
+    (hub / "tokenizer_config.json").write_text(json.dumps({
+        "tokenizer_class": "M2M100Tokenizer", "additional_special_tokens": tokens, "language_codes": "m2m100",
+        "num_madeup_words": 8, "model_max_length": 1024, "src_lang": None, "tgt_lang": None}))
+    (hub / "special_tokens_map.json").write_text(json.dumps({
+        "bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>", "sep_token": "</s>", "pad_token": "<pad>",
+        "additional_special_tokens": tokens}))
+    tok = validate_m2m_dir(hub)
+    assert tok.decode([tok.convert_tokens_to_ids("__es__"), 5, 2], skip_special_tokens=True) == tok.decode([5])
+
+
 def test_validation_rejects_a_tokenizer_without_special_language_tokens(tiny_m2m, tmp_path):
     import shutil
 
