@@ -76,7 +76,7 @@ def test_gpu_stages_request_a_gpu_and_no_other_rule_does(monkeypatch, configfile
         for rule in rules - local:
             asked = resources.get(rule, {})
             if GPU_RULE.match(rule) and rule not in CPU_ONLY:
-                assert asked.get(key) in (1, "gpu:1"), f"add {rule} to profiles/slurm/config.yaml as a gpu_job"
+                assert re.fullmatch(r"[1-9]|gpu:[1-9]", str(asked.get(key))), f"add {rule} to profiles/slurm as a gpu_job"
                 assert asked["runtime"] >= 60 and asked["mem_mb"] >= 16000
             else:
                 assert "gpu" not in asked and "gres" not in asked, rule
@@ -109,12 +109,13 @@ def sbatch_line(resources: dict, threads: int = 8) -> str:
 
 
 @pytest.mark.parametrize("env,sbatch,launcher", [
-    ({}, ["--gpus=1", "--cpus-per-task=8"], None),  # one GPU, training in the job's own process
-    ({"CCRK_SLURM_GPU_REQUEST": "gres"}, ["--gres=gpu:1"], None),
-    ({"CCRK_SLURM_PRETRAIN_GPUS": 4}, ["--gpus=4"], "torch.distributed.run --standalone --nnodes=1 --nproc-per-node=4"),
+    # the paper's 2 GPUs (the default): one node, torchrun
+    ({}, ["--gpus=2", "--cpus-per-task=8"], "torch.distributed.run --standalone --nnodes=1 --nproc-per-node=2"),
+    ({"CCRK_SLURM_PRETRAIN_GPUS": 1}, ["--gpus=1"], None),  # one GPU: training in the job's own process
+    ({"CCRK_SLURM_PRETRAIN_GPUS": 1, "CCRK_SLURM_GPU_REQUEST": "gres"}, ["--gres=gpu:1"], None),
     ({"CCRK_SLURM_PRETRAIN_GPUS": 4, "CCRK_SLURM_PRETRAIN_NODES": 2},
      ["--nodes=2", "--ntasks-per-node=4", "--gres=gpu:4"], "srun -n 8 --ntasks-per-node=4 --kill-on-bad-exit=1"),
-    ({"CCRK_SLURM_PRETRAIN_NODES": 3, "CCRK_SLURM_GPU_MODEL": "h100"},
+    ({"CCRK_SLURM_PRETRAIN_GPUS": 1, "CCRK_SLURM_PRETRAIN_NODES": 3, "CCRK_SLURM_GPU_MODEL": "h100"},
      ["--nodes=3", "--ntasks=3", "--gres=gpu:h100:1"], "srun -n 3 --kill-on-bad-exit=1"),
 ])
 def test_sbatch_and_launch_commands_for_each_layout(monkeypatch, env, sbatch, launcher):
@@ -129,6 +130,11 @@ def test_sbatch_and_launch_commands_for_each_layout(monkeypatch, env, sbatch, la
     else:
         assert launcher in " ".join(cmd)
     assert "--gpus" not in sbatch_line(rule_resources(profile(monkeypatch))["tokenizer"], threads=1)
+
+
+def test_translation_asks_for_a_gpu_only_when_told(monkeypatch):
+    assert "gpu" not in rule_resources(profile(monkeypatch))["translate"]  # the demo's phrase table
+    assert "--gpus=1" in sbatch_line(rule_resources(profile(monkeypatch, CCRK_SLURM_TRANSLATE_GPUS=1))["translate"])
 
 
 # -- a real single-node SLURM ---------------------------------------------------------------------------
@@ -162,6 +168,7 @@ def _tiny_config(path: Path) -> Path:
     cfg = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
     cfg["demo"].update(n_pretrain=24, n_train=8, n_valid=4, n_test=4, fewshot_sizes=[4], image_size=32)
     cfg["tokenizer"]["vocab_size"] = 300
+    cfg["translate"]["shards"] = 2
     cfg["model"] = {**TINY_MODEL, "text": {**TINY_MODEL["text"], "max_position_embeddings": 50}}
     cfg["pretrain"].update(epochs=1, batch_size=4, num_workers=0)  # 2 ranks x 3 steps of 4 images
     path.write_text(yaml.safe_dump(cfg))
@@ -191,8 +198,9 @@ def test_demo_stages_through_the_profile_on_a_real_slurm(slurm_cluster, tmp_path
     """demo data, translation and tokenizer as CPU jobs, the corpus merge locally, and pretraining as a GPU
     job of 2 fake GPUs with one srun task each (the MPI path, DDP over gloo), through profiles/slurm."""
     configfile = _tiny_config(tmp_path / "tiny.yaml")
-    env = {**os.environ, "CCRK_SLURM_ACCOUNT": "ci", "CCRK_SLURM_PARTITION": "debug",
-           "CCRK_SLURM_PRETRAIN_GPUS": "2", "CCRK_SLURM_PRETRAIN_LAUNCH": "srun"}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CCRK_SLURM_")}
+    env.update(CCRK_SLURM_ACCOUNT="ci", CCRK_SLURM_PARTITION="debug", CCRK_SLURM_PRETRAIN_GPUS="2",
+               CCRK_SLURM_PRETRAIN_LAUNCH="srun")
     cmd = ["timeout", "-s", "KILL", "300", sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"),
            "--directory", str(tmp_path), "--configfile", str(configfile), "--profile", str(PROFILE),
            # test speed only: first status check after 2 s (default 40), one thread per job, keep the job logs
