@@ -70,13 +70,13 @@ def _pretrain(a):
 def _finetune(a):
     from ccrk.config import EvalConfig, FinetuneConfig, from_dict
     from ccrk.finetune import run_finetuning
-    from ccrk.train import default_device
+    from ccrk.launch import call_here
 
     cfg = _config(a.config)
-    run_finetuning(a.init, a.tokenizer, a.train, a.valid, a.out,
-                   from_dict(FinetuneConfig, cfg.get("finetune"), "finetune"),
-                   from_dict(EvalConfig, cfg.get("evaluate"), "evaluate"), fmt=a.format, roots=_roots(a),
-                   selection=a.selection, log_path=a.summary, device=default_device())
+    call_here(run_finetuning, (a.init, a.tokenizer, a.train, a.valid, a.out,
+                               from_dict(FinetuneConfig, cfg.get("finetune"), "finetune"),
+                               from_dict(EvalConfig, cfg.get("evaluate"), "evaluate")),
+              {"fmt": a.format, "roots": _roots(a), "selection": a.selection, "log_path": a.summary})
 
 
 def _roots(a):
