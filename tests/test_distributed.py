@@ -1,6 +1,7 @@
 """Distributed training: ranks from torchrun/SLURM, launcher commands, and DDP with gloo against one process."""
 
 import os
+import signal
 import sys
 
 import pytest
@@ -12,6 +13,7 @@ from ccrk import launch
 from ccrk.distributed import (all_gather_with_grad, dist_env_from_environ, DistEnv, first_host, gather_grad, rank,
                               rendezvous_environ, world_size)
 from ccrk.losses import one_to_k_contrastive_loss
+from ccrk.resume import Preempted
 from ccrk.train import OptimConfig, data_parallel, epoch_loader, train_loop
 from tests.conftest import REPO
 
@@ -97,9 +99,9 @@ def _grads(model):
     return {n: p.grad.clone() for n, p in model.named_parameters()}
 
 
-def _train(model, state_path, batch_size, save_every=0):
+def _train(model, state_path, batch_size, save_every=0, loss=None):
     data = _dataset()
-    return train_loop(model, model.loss, lambda e, s: epoch_loader(data, batch_size, _collate, 3, e, s),
+    return train_loop(model, loss or model.loss, lambda e, s: epoch_loader(data, batch_size, _collate, 3, e, s),
                       steps_per_epoch=len(data) // W // B, epochs=2, optim_cfg=OptimConfig(lr=0.05, warmup=0),
                       state_path=state_path, save_every=save_every, gather_grad_mode="full")
 
@@ -120,6 +122,19 @@ def ddp_worker(out_dir, device):
     model = Encoders()
     _train(model, os.path.join(out_dir, "state"), B, save_every=3)
     out["trained"] = {n: p.detach().clone() for n, p in model.named_parameters()}
+
+    model, calls = Encoders(), []
+
+    def loss_sigterm_on_rank1(batch):
+        calls.append(1)
+        if r == 1 and len(calls) == 2:  # only rank 1's node is preempted, during step 2
+            os.kill(os.getpid(), signal.SIGTERM)
+        return model.loss(batch)
+
+    try:
+        _train(model, os.path.join(out_dir, "preempted.state"), B, loss=loss_sigterm_on_rank1)
+    except Preempted:
+        out["preempted_after"] = len(calls)  # steps this rank ran before stopping
     torch.save(out, os.path.join(out_dir, f"rank{r}.pt"))
 
 
@@ -177,3 +192,11 @@ def test_ddp_training_equals_one_process_with_the_global_batch(ddp_run, tmp_path
     saved = torch.load(out / "state", weights_only=False)  # written once, by rank 0, with every rank's RNG
     assert saved["world_size"] == W and len(saved["rng"]) == W and saved["step"] == 6
     assert not list(out.glob(".state.*"))  # no temporary file left behind
+
+
+def test_sigterm_on_one_rank_stops_every_rank_after_the_same_step(ddp_run):
+    """A preempted node's ranks get SIGTERM, the others not: all agree to save and stop (else they would
+    wait in the next all-reduce until the timeout)."""
+    out, ranks = ddp_run
+    assert [r.get("preempted_after") for r in ranks] == [2, 2]
+    assert torch.load(out / "preempted.state", weights_only=False)["step"] == 2
