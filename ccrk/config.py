@@ -45,6 +45,7 @@ class PretrainConfig:
     caption_num: int = 0  # 0: all K languages (CCRK); c > 0: c random languages per image (1 = CCLM-style)
     sample_type: int = 1  # hard-positive language sampler: 0 uniform, 1 inverse probability, 2 inverse similarity
     divisor: float | None = None  # 1-to-K loss divisor: None = K (the code), negative = none
+    itm_hard_negatives: bool = True  # False: uniform ITM negatives (an ITM trained from scratch needs easy ones first)
     masking: MaskingConfig = field(default_factory=MaskingConfig)
     augment: ImageAugConfig = field(default_factory=lambda: ImageAugConfig(crop_scale_min=0.2))
     seed: int = 42

@@ -115,19 +115,21 @@ def hard_positive_languages(
 
 
 def one_to_k_hard_samples(
-    sim_i2t: torch.Tensor, k: int, sample_type: int = 1, generator=None
+    sim_i2t: torch.Tensor, k: int, sample_type: int = 1, generator=None, hard_negatives: bool = True
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """CCRK ITM sampling (SPEC §3.4): hard positive text per image, then negatives for those pairs.
 
     Returns (positive text [B], negative image for the positive text [B], negative text [B]); the
     negative text may be in any language, never one of the image's own K captions. Three draws in all,
     whatever B: the negative images are drawn for the B positive texts only, not for all B*K.
+    hard_negatives=False draws the negatives uniformly among the other images (the positive stays hard).
     """
     b = sim_i2t.shape[0]
     pos_text = hard_positive_languages(sim_i2t, k, sample_type, generator)
     own = torch.arange(b, device=sim_i2t.device)
     same_image = own.repeat_interleave(k).view(1, -1) == own.view(-1, 1)  # [B, B*K]
-    neg_text, neg_image = hard_negative_indices(sim_i2t, sim_i2t.t()[pos_text], same_image,
+    neg_sim = sim_i2t if hard_negatives else torch.zeros_like(sim_i2t)  # equal weights: uniform draws
+    neg_text, neg_image = hard_negative_indices(neg_sim, neg_sim.t()[pos_text], same_image,
                                                 generator, same_image_t2i=same_image.t()[pos_text])
     return pos_text, neg_image, neg_text
 

@@ -65,7 +65,8 @@ def run_pretraining(corpus_paths, image_root, tokenizer_dir, out_path, model_cfg
 
     def loss_fn(b):
         return model.forward_pretrain(b["images"], b["input_ids"], b["attention_mask"], b["masked_ids"],
-                                      b["masked_pos"], b["masked_labels"], k, cfg.sample_type, cfg.divisor)
+                                      b["masked_pos"], b["masked_labels"], k, cfg.sample_type, cfg.divisor,
+                                      cfg.itm_hard_negatives)
 
     def batches(epoch, start):
         return epoch_loader(dataset, cfg.batch_size, collate, cfg.seed, epoch, start, cfg.num_workers)

@@ -218,3 +218,21 @@ def test_sample_rows_is_proportional_and_never_draws_a_zero_weight(one_thread):
     assert (weights.view(2000, 3, 4).gather(2, picks.unsqueeze(2)) > 0).all()
     assert (picks[:, 1] == 0).all() and (picks[:, 2] == 3).all()
     assert (picks[:, 0] == 3).float().mean().item() == pytest.approx(0.75, abs=0.03)  # sd 0.01
+
+
+def test_uniform_itm_negatives_ignore_similarity_but_keep_hard_positives(one_thread):
+    b, k, draws = 4, 3, 3000
+    sim = torch.zeros(b, b * k)
+    sim[:, k * 1] = 30.0  # every image's hard negative text would be image 1's first caption
+    sim[torch.arange(b), torch.arange(b) * k] = 20.0  # each image's own first caption: the easy positive
+    g = torch.Generator().manual_seed(0)
+    hard = [losses.one_to_k_hard_samples(sim, k, 2, g) for _ in range(200)]
+    assert all((h[2][[0, 2, 3]] == k).all() for h in hard)  # hard: always the lure
+    samples = [losses.one_to_k_hard_samples(sim, k, 2, g, hard_negatives=False) for _ in range(draws)]
+    pos, neg_image, neg_text = (torch.stack(s) for s in zip(*samples))
+    # the positive is still drawn hard (type 2: weight max - s = 10 for the easy caption, 30 for each other)
+    assert (pos % k == 0).float().mean().item() == pytest.approx(10 / 70, abs=0.03)
+    assert ((neg_text // k) != torch.arange(b)).all() and (neg_image != torch.arange(b)).all()
+    # uniform over the other 3 images' 3 captions: each text 1/9 (sd 0.006 over 3000 draws)
+    freq = torch.stack([(neg_text[:, 0] == t).float().mean() for t in range(k, b * k)])
+    torch.testing.assert_close(freq, torch.full_like(freq, 1 / 9), atol=0.03, rtol=0)

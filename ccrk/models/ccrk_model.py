@@ -119,7 +119,8 @@ class CCRKModel(nn.Module):
         return losses.itm_loss(logits, n_pos=img_idx.shape[0] // 3)
 
     def forward_pretrain(self, images, input_ids, attention_mask, masked_ids, masked_pos, masked_labels, k: int,
-                         sample_type: int = 1, divisor: float | None = None) -> dict[str, torch.Tensor]:
+                         sample_type: int = 1, divisor: float | None = None,
+                         hard_negatives: bool = True) -> dict[str, torch.Tensor]:
         """CCRK step (SPEC §3.7): 1-to-K contrastive + ITM with hard positives + MLM on the sampled text.
 
         Texts are image-major [B*K, L]: row b*K + k is image b in language k.
@@ -132,7 +133,7 @@ class CCRKModel(nn.Module):
             all_gather_with_grad(img.feat), all_gather_with_grad(txt.feat), self.temp, k, divisor)
         b = images.shape[0]
         sim_i2t = img.feat.detach() @ txt.feat.detach().t() / self.temp.detach()  # local [B, B*K]
-        pos, neg_img, neg_txt = losses.one_to_k_hard_samples(sim_i2t, k, sample_type)
+        pos, neg_img, neg_txt = losses.one_to_k_hard_samples(sim_i2t, k, sample_type, hard_negatives=hard_negatives)
         own = torch.arange(b, device=images.device)
         loss_itm = self._itm_from_samples(img, txt, torch.cat([own, neg_img, own]), torch.cat([pos, pos, neg_txt]))
         loss_mlm = self.mlm_loss(img.tokens, masked_ids[pos], attention_mask[pos], masked_pos[pos], masked_labels[pos])
