@@ -49,10 +49,15 @@ def encode_images(model, paths, transform, batch_size: int, device, num_workers:
 
 
 @torch.no_grad()
-def encode_texts(model, tokenizer, texts, batch_size: int, max_tokens: int, max_words: int, device) -> Features:
-    """Encode captions once; padded to the longest caption of the set so that batches concatenate."""
+def encode_texts(model, tokenizer, texts, batch_size: int, max_tokens: int, max_words: int, device,
+                 pad_to_max: bool = False) -> Features:
+    """Encode captions once; padded to the longest caption of the set so that batches concatenate.
+
+    pad_to_max=True pads to max_tokens instead, as the original does (only to reproduce its cost).
+    """
     texts = [pre_caption(t, max_words) for t in texts]
-    width = max(len(ids) for ids in tokenizer(texts, truncation=True, max_length=max_tokens)["input_ids"])
+    width = max_tokens if pad_to_max else max(
+        len(ids) for ids in tokenizer(texts, truncation=True, max_length=max_tokens)["input_ids"])
     hidden, masks, feats = [], [], []
     for i in range(0, len(texts), batch_size):
         enc = tokenizer(texts[i:i + batch_size], padding="max_length", truncation=True, max_length=width,
@@ -89,38 +94,51 @@ def rerank_scores(itc: torch.Tensor, topk_idx: torch.Tensor, itm: torch.Tensor) 
 
 
 def two_stage_scores(model, images: Features, texts: Features, k_test: int, batch_size: int):
-    """(i2t [N_img, N_txt], t2i [N_txt, N_img], itc [N_img, N_txt]) re-ranked score matrices."""
+    """(i2t [N_img, N_txt], t2i [N_txt, N_img], itc [N_img, N_txt]) re-ranked score matrices.
+
+    The top-k pairs of both directions are fused once each: a pair that is a candidate both ways (a
+    mutual near neighbour, common in a good model) has one ITM logit, so it is computed once. The unique
+    pairs are fused in order of text length, so that each batch is padded only to its own longest text.
+    """
     itc = images.feat.float() @ texts.feat.float().t()
-    out = []
-    for sims, n_cand, img_major in ((itc, texts.feat.shape[0], True), (itc.t(), images.feat.shape[0], False)):
-        k = min(k_test, n_cand)
-        topk = sims.topk(k, dim=1).indices  # [Q, k]
-        q_idx = torch.arange(sims.shape[0], device=sims.device).repeat_interleave(k)
-        c_idx = topk.reshape(-1)
-        img_idx, txt_idx = (q_idx, c_idx) if img_major else (c_idx, q_idx)
-        itm = itm_scores(model, images, texts, img_idx, txt_idx, batch_size).view(-1, k)
-        out.append(rerank_scores(sims, topk, itm.to(sims.device)))
-    return out[0], out[1], itc
+    n_img, n_txt = itc.shape
+    k_txt, k_img = min(k_test, n_txt), min(k_test, n_img)
+    top_i2t = itc.topk(k_txt, dim=1).indices  # [N_img, k] candidate texts of each image
+    top_t2i = itc.t().topk(k_img, dim=1).indices  # [N_txt, k] candidate images of each text
+    dev = itc.device
+    img_idx = torch.cat([torch.arange(n_img, device=dev).repeat_interleave(k_txt), top_t2i.reshape(-1)])
+    txt_idx = torch.cat([top_i2t.reshape(-1), torch.arange(n_txt, device=dev).repeat_interleave(k_img)])
+    pairs, where = torch.unique(img_idx * n_txt + txt_idx, return_inverse=True)
+    u_img, u_txt = pairs // n_txt, pairs % n_txt
+    order = texts.mask.sum(dim=1).to(dev)[u_txt].argsort(stable=True)
+    logits = torch.empty(len(pairs), device=dev)
+    logits[order] = itm_scores(model, images, texts, u_img[order], u_txt[order], batch_size).to(dev)
+    itm = logits[where]
+    i2t = rerank_scores(itc, top_i2t, itm[:n_img * k_txt].view(n_img, k_txt))
+    t2i = rerank_scores(itc.t(), top_t2i, itm[n_img * k_txt:].view(n_txt, k_img))
+    return i2t, t2i, itc
 
 
 @torch.no_grad()
-def per_query_scores(model, images: Features, texts: Features, k_test: int):
+def per_query_scores(model, images: Features, texts: Features, k_test: int, trim: bool = True):
     """Reference for `two_stage_scores`: the original's loop, one fusion pass per query (SPEC §4.1).
 
-    Slow by design (2 x (N_img + N_txt) small passes); the tests and bench/eval_speed.py check the batched
-    version against it.
+    Slow by design (N_img + N_txt passes of k pairs); the tests and bench/eval_speed.py check the batched
+    version against it. trim=False fuses the texts at their full padded width, as the original does.
     """
+    def itm(h, m, img):
+        return model.itm_logits(h, m, img) if trim else model.itm_head(model.fuse(h, m, img)[:, 0])
+
     itc = images.feat.float() @ texts.feat.float().t()
     i2t, t2i = torch.empty_like(itc), torch.empty_like(itc.t())
     k_txt, k_img = min(k_test, itc.shape[1]), min(k_test, itc.shape[0])
     for i in range(itc.shape[0]):
         top = itc[i].topk(k_txt).indices
-        logit = model.itm_logits(texts.tokens[top], texts.mask[top], images.tokens[i].expand(k_txt, -1, -1))[:, 1]
+        logit = itm(texts.tokens[top], texts.mask[top], images.tokens[i].expand(k_txt, -1, -1))[:, 1]
         i2t[i] = rerank_scores(itc[i:i + 1], top[None], logit[None].float())[0]
     for j in range(itc.shape[1]):
         top = itc[:, j].topk(k_img).indices
-        logit = model.itm_logits(texts.tokens[j].expand(k_img, -1, -1), texts.mask[j].expand(k_img, -1),
-                                 images.tokens[top])[:, 1]
+        logit = itm(texts.tokens[j].expand(k_img, -1, -1), texts.mask[j].expand(k_img, -1), images.tokens[top])[:, 1]
         t2i[j] = rerank_scores(itc.t()[j:j + 1], top[None], logit[None].float())[0]
     return i2t, t2i, itc
 

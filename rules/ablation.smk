@@ -85,7 +85,11 @@ rule demo_ablation:
         cclm_metrics=rules.evaluate_cclm_style.output.metrics,
         cclm_ranks=rules.evaluate_cclm_style.output.ranks,
     output:
-        csv="results/demo_ablation.csv",
+        csv=report(
+            "results/demo_ablation.csv",
+            caption="../report/ablation.rst",
+            category="Ablation",
+        ),
         md="results/demo_ablation.md",
     log:
         "logs/ablation/demo_ablation.log",

@@ -93,3 +93,15 @@ def test_images_given_as_encoded_bytes_equal_files(tiny_model, demo_dataset):
     png = io.BytesIO()
     Image.new("RGB", (8, 8), (255, 0, 0)).save(png, format="PNG")
     assert encode_images(tiny_model, [png.getvalue()], eval_transform(32), 1, "cpu").feat.shape[0] == 1
+
+
+@torch.no_grad()
+def test_itm_logits_equal_the_full_fusion_read_at_token_0(tiny_model, tiny_tokenizer, demo_dataset):
+    """ITM computes only token 0 in the last fusion layer; the logits must equal a full pass read at token 0."""
+    ann = demo_dataset / "iglue" / "datasets" / "xFlickrCO" / "annotations" / "ja" / "test.jsonl"
+    data = load_eval_set(ann, demo_dataset / "images" / "flickr30k-images", demo_dataset / "images" / "val2014")
+    img = encode_images(tiny_model, data.image_paths, eval_transform(32), 6, "cpu")
+    txt = encode_texts(tiny_model, tiny_tokenizer, data.texts, 6, 40, 40, "cpu", pad_to_max=True)
+    full = tiny_model.itm_head(tiny_model.fuse(txt.tokens, txt.mask, img.tokens)[:, 0])
+    torch.testing.assert_close(tiny_model.itm_logits(txt.tokens, txt.mask, img.tokens), full, rtol=1e-5, atol=1e-5)
+    assert txt.tokens.shape[1] == 40  # the original's padding: every caption at max_tokens

@@ -105,13 +105,15 @@ class CCRKModel(nn.Module):
         hidden = self.text_hidden(input_ids, attention_mask)
         return TextStates(hidden, attention_mask, F.normalize(self.text_proj(hidden[:, 0]), dim=-1))
 
-    def fuse(self, text_hidden, text_mask, image_tokens) -> torch.Tensor:
-        return self.fusion_encoder(text_hidden, text_mask, image_tokens)
+    def fuse(self, text_hidden, text_mask, image_tokens, first_only: bool = False) -> torch.Tensor:
+        return self.fusion_encoder(text_hidden, text_mask, image_tokens, first_only=first_only)
 
     def itm_logits(self, text_hidden, text_mask, image_tokens) -> torch.Tensor:
         """Match / no-match logits [N, 2] of aligned (text, image) pairs, from the fused token 0."""
         width = int(text_mask.sum(dim=1).max())  # drop the columns that are padding in every row
-        return self.itm_head(self.fuse(text_hidden[:, :width], text_mask[:, :width], image_tokens)[:, 0])
+        # the last fusion layer computes token 0 only: the same logits for less work
+        fused = self.fuse(text_hidden[:, :width], text_mask[:, :width], image_tokens, first_only=True)
+        return self.itm_head(fused[:, 0])
 
     # -- objectives -------------------------------------------------------------------------
     def _itm_from_samples(self, img: ImageStates, txt: TextStates, img_idx, txt_idx) -> torch.Tensor:

@@ -80,8 +80,9 @@ class FusionLayer(nn.Module):
         self.intermediate = Intermediate(hidden, intermediate)
         self.output = AddNorm(intermediate, hidden, eps, dropout)
 
-    def forward(self, text, text_mask, image, image_mask=None):
-        x = self.attention(text, text, text_mask)  # bidirectional over the text
+    def forward(self, text, text_mask, image, image_mask=None, first_only: bool = False):
+        # first_only: outputs for token 0 alone (it still attends to every token): what ITM reads
+        x = self.attention(text[:, :1] if first_only else text, text, text_mask)  # bidirectional over the text
         x = self.crossattention(x, image, image_mask)
         return self.output(self.intermediate(x), x)
 
@@ -94,7 +95,8 @@ class FusionEncoder(nn.Module):
             FusionLayer(hidden, heads, intermediate, encoder_width, eps, dropout) for _ in range(n_layers)
         )
 
-    def forward(self, text, text_mask, image, image_mask=None):
-        for layer in self.layer:
-            text = layer(text, text_mask, image, image_mask)
+    def forward(self, text, text_mask, image, image_mask=None, first_only: bool = False):
+        """[B, L, H] states, or [B, 1, H] with first_only (the last layer computes token 0 only)."""
+        for i, layer in enumerate(self.layer):
+            text = layer(text, text_mask, image, image_mask, first_only and i == len(self.layer) - 1)
         return text
