@@ -102,7 +102,7 @@ def run_finetuning(init_checkpoint, tokenizer_dir, train_files, select_files, ou
             save_checkpoint(out_path, model, epoch=cfg.epochs - 1)
         state_path.unlink(missing_ok=True)
     summary = {"steps": state.step, "best_epoch": state.extra.get("best_epoch"),
-               "best_score": state.extra.get("best_score"), "selection": selection,
+               "best_score": state.extra.get("best_score"), "selection": selection, "init": str(init_checkpoint),
                "train_files": [str(f) for f in train_files], "selection_files": [str(f) for f in select_files],
                "history": state.extra.get("history", [])}
     if log_path and is_main():

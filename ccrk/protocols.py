@@ -71,7 +71,8 @@ class Protocols:
 
     def _stage(self, dataset: str, setting: str, stage: str) -> dict:
         p = self.protocol(dataset, setting)
-        return deep_merge(self.config.get(stage, {}), p.get(stage), p.get("by_setting", {}).get(setting, {}).get(stage))
+        by_setting = p.get("by_setting", {}).get(setting, {})
+        return deep_merge(self.config.get(stage, {}), p.get(stage), by_setting.get(stage))
 
     def finetune_config(self, dataset: str, setting: str) -> dict:
         return self._stage(dataset, setting, "finetune")
@@ -189,7 +190,8 @@ class Protocols:
         dataset, name = TABLES[table]
         if dataset in ("multi30k", "mscoco"):
             langs = self.languages(dataset, "en")
-            return {(s, x): self.eval_file(dataset, s, x, "metrics.json") for s in self.settings(dataset) for x in langs}
+            return {(s, x): self.eval_file(dataset, s, x, "metrics.json")
+                    for s in self.settings(dataset) for x in langs}
         setting = "fewshot" if table == "xflickrco_fewshot" else "zeroshot"
         langs = self.languages(dataset, "zeroshot")
         if setting == "fewshot":

@@ -177,24 +177,26 @@ def test_translation_setting_reruns_translation_and_everything_after(demo_run, t
 
 @pytest.mark.slow
 def test_demo_fewshot_runs_from_the_english_model(demo_run, tmp_path):
-    """The few-shot protocol end to end on the finished demo (two languages, two epochs, to stay cheap)."""
+    """The few-shot protocol end to end on the finished demo (one language, one epoch, to stay cheap)."""
     workdir, configfile = demo_run
     cfg = yaml.safe_load(configfile.read_text())
-    cfg["protocols"]["xflickrco_fewshot"].update(languages=["de", "ja"], shots=10)
-    cfg["protocols"]["xflickrco_fewshot"]["finetune"].update(epochs=2, start_eval=0, eval_every=1)
+    cfg["protocols"]["xflickrco_fewshot"].update(languages=["de"], shots=10)
+    cfg["protocols"]["xflickrco_fewshot"]["finetune"].update(epochs=1, start_eval=0, eval_every=1)
     few = _write_config(tmp_path / "fewshot.yaml", cfg)
     targets = ["results/xflickrco_fewshot_table.csv", "results/xflickrco_fewshot_mrv.csv"]
     out = _snakemake(workdir, few, "--cores", "2", *targets)
     assert out.returncode == 0, out.stderr[-5000:]
     assert "rule pretrain:" not in out.stderr and "rule evaluate_xflickrco:" not in out.stderr  # reused
     table = pd.read_csv(workdir / "results" / "xflickrco_fewshot_table.csv").set_index("lang")
-    assert list(table.index) == ["de", "en", "ja", "avg"]
+    assert list(table.index) == ["de", "en", "avg"] and set(table["selection"]) == {"validation"}
     zero = pd.read_csv(workdir / "results" / "xflickrco_table.csv").set_index("lang")
     assert table.loc["en", "ir_r1"] == zero.loc["en", "ir_r1"]  # English: the zero-shot model, as in the paper
-    assert table.loc["avg", "ir_r1"] == pytest.approx(table.loc[["de", "ja"], "ir_r1"].mean(), abs=0.01)
-    summary = json.loads((workdir / "results" / "finetune" / "xflickrco" / "fewshot" / "de" / "summary.json").read_text())
-    assert summary["selection"] == "validation" and [h["epoch"] for h in summary["history"]] == [0, 1]
-    assert summary["train_files"][0].endswith("de/train_10.jsonl")
+    assert table.loc["avg", "tr_r1"] == table.loc["de", "tr_r1"]  # the average over the one non-English row
+    run = workdir / "results" / "finetune" / "xflickrco" / "fewshot" / "de"
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["selection"] == "validation" and [h["epoch"] for h in summary["history"]] == [0]
+    assert summary["train_files"][0].endswith("xFlickrCO/annotations/de/train_10.jsonl")
+    assert summary["init"] == "results/finetune/xflickrco/zeroshot/model.pt"  # from the English model
     assert summary["selection_files"][0].endswith("flickr30k/annotations/valid_ann.jsonl")  # never a test file
     mrv = pd.read_csv(workdir / "results" / "xflickrco_fewshot_mrv.csv")
-    assert set(mrv["langs"]) == {"en/de/ja"}
+    assert set(mrv["langs"]) == {"en/de"}
