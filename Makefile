@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 CORES ?= 8
 
-.PHONY: demo test lint clean-results
+.PHONY: demo report test lint clean-results
 
 $(BIN)/.ccrk-installed: pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -16,6 +16,11 @@ $(BIN)/.ccrk-installed: pyproject.toml constraints.txt
 demo: $(BIN)/.ccrk-installed
 	$(BIN)/snakemake --cores $(CORES) results/xflickrco_table.csv results/xflickrco_mrv.csv
 	cat results/xflickrco_table.md
+
+# every enabled protocol's tables, MRV and charts (demo: xFlickr&CO zero- and few-shot), then the HTML report
+report: $(BIN)/.ccrk-installed
+	$(BIN)/snakemake --cores $(CORES) tables
+	$(BIN)/snakemake --report report.html tables
 
 test: $(BIN)/.ccrk-installed
 	$(BIN)/python -m pytest -q
