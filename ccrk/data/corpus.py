@@ -4,8 +4,8 @@ import logging
 import random
 
 from ccrk.data.manifest import CorpusImages
-from ccrk.errors import DataError
 from ccrk.io import iter_jsonl, write_json, write_jsonl
+from ccrk.translate.report import read_translations
 
 log = logging.getLogger("ccrk.corpus")
 
@@ -20,12 +20,7 @@ def build_corpus(given_path, translation_paths, out_paths, languages, report_pat
     image failed or is absent are dropped and counted too (ccrk.data.manifest).
     """
     images = images or CorpusImages()
-    translated = {}
-    for path in translation_paths:
-        for line, obj in iter_jsonl(path):
-            if not isinstance(obj.get("line"), int) or not isinstance(obj.get("translations"), dict):
-                raise DataError(path, line, "line/translations", "expected {'line': int, 'translations': {...}}")
-            translated[obj["line"]] = obj["translations"]
+    translated = read_translations(translation_paths)
     records = []
     dropped = {lang: 0 for lang in languages}
     n_dropped = 0
