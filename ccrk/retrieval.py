@@ -75,14 +75,50 @@ def subset(features: Features, idx) -> Features:
     return Features(features.tokens[idx], None if features.mask is None else features.mask[idx], features.feat[idx])
 
 
+KV_BUDGET_BYTES = 512 * 2**20  # cached image keys/values held at once (paper scale: about 75 images)
+
+
+def image_block_size(n_layers: int, n_tokens: int, hidden: int, bytes_per_value: int, budget_bytes: int) -> int:
+    """Images whose cross-attention keys and values (every fusion layer) fit in budget_bytes; at least 1."""
+    return max(1, budget_bytes // (n_layers * 2 * n_tokens * hidden * bytes_per_value))
+
+
 @torch.no_grad()
-def itm_scores(model, images: Features, texts: Features, image_idx, text_idx, batch_size: int) -> torch.Tensor:
-    """ITM match logit (class 1, not a softmax) of the pairs (image_idx[i], text_idx[i]), batched."""
-    out = []
-    for s in range(0, len(image_idx), batch_size):
-        ii, ti = image_idx[s:s + batch_size], text_idx[s:s + batch_size]
-        out.append(model.itm_logits(texts.tokens[ti], texts.mask[ti], images.tokens[ii])[:, 1].float())
-    return torch.cat(out) if out else torch.zeros(0)
+def itm_scores(model, images: Features, texts: Features, image_idx, text_idx, batch_size: int,
+               kv_budget_bytes: int = KV_BUDGET_BYTES) -> torch.Tensor:
+    """ITM match logit (class 1, not a softmax) of the pairs (image_idx[i], text_idx[i]), batched.
+
+    What does not depend on the pair is computed once, not once per pair: each text's first fusion layer
+    self-attention and cross-attention query, and each image's cross-attention keys and values in every
+    layer, for one block of images at a time (kv_budget_bytes bounds the block). Within a block the pairs
+    run by text length, so that each batch is padded only to its own longest text.
+    """
+    dev = images.tokens.device
+    image_idx, text_idx = torch.as_tensor(image_idx, device=dev), torch.as_tensor(text_idx, device=dev)
+    out = torch.zeros(len(image_idx), device=dev)
+    if not len(image_idx):
+        return out
+    fusion, t = model.fusion_encoder, model.cfg.text
+    used_texts, text_row = text_idx.unique(return_inverse=True)
+    mask = texts.mask[used_texts].to(dev)
+    width = int(mask.sum(dim=1).max())  # the longest caption of these texts
+    mask, hidden = mask[:, :width], texts.tokens[used_texts, :width]
+    prefix = [fusion.text_prefix(hidden[s:s + batch_size], mask[s:s + batch_size], first_only=True)
+              for s in range(0, len(mask), batch_size)]
+    prefix = torch.cat([x for x, _ in prefix]), torch.cat([q for _, q in prefix])
+    block = image_block_size(t.num_fusion_layers, images.tokens.shape[1], t.hidden_size,
+                             images.tokens.element_size(), kv_budget_bytes)
+    image_block = image_idx // block
+    order = (image_block * (width + 1) + mask.sum(dim=1)[text_row]).argsort(stable=True)
+    for b in image_block.unique().tolist():
+        rows = order[image_block[order] == b]  # this block's pairs, by text length
+        kv = fusion.image_kv(images.tokens[b * block:(b + 1) * block])
+        for s in range(0, len(rows), batch_size):
+            r = rows[s:s + batch_size]
+            ii, ti = image_idx[r] - b * block, text_row[r]
+            out[r] = model.itm_logits(None, mask[ti], None, image_kv=[(k[ii], v[ii]) for k, v in kv],
+                                      prefix=(prefix[0][ti], prefix[1][ti]))[:, 1].float()
+    return out
 
 
 def rerank_scores(itc: torch.Tensor, topk_idx: torch.Tensor, itm: torch.Tensor) -> torch.Tensor:
@@ -93,12 +129,13 @@ def rerank_scores(itc: torch.Tensor, topk_idx: torch.Tensor, itm: torch.Tensor) 
     return itc.scatter(1, topk_idx, itm.float() + lift)
 
 
-def two_stage_scores(model, images: Features, texts: Features, k_test: int, batch_size: int):
+def two_stage_scores(model, images: Features, texts: Features, k_test: int, batch_size: int,
+                     kv_budget_bytes: int = KV_BUDGET_BYTES):
     """(i2t [N_img, N_txt], t2i [N_txt, N_img], itc [N_img, N_txt]) re-ranked score matrices.
 
     The top-k pairs of both directions are fused once each: a pair that is a candidate both ways (a
     mutual near neighbour, common in a good model) has one ITM logit, so it is computed once. The unique
-    pairs are fused in order of text length, so that each batch is padded only to its own longest text.
+    pairs are fused by `itm_scores` (per-image and per-text parts cached, length-sorted batches).
     """
     itc = images.feat.float() @ texts.feat.float().t()
     n_img, n_txt = itc.shape
@@ -109,11 +146,7 @@ def two_stage_scores(model, images: Features, texts: Features, k_test: int, batc
     img_idx = torch.cat([torch.arange(n_img, device=dev).repeat_interleave(k_txt), top_t2i.reshape(-1)])
     txt_idx = torch.cat([top_i2t.reshape(-1), torch.arange(n_txt, device=dev).repeat_interleave(k_img)])
     pairs, where = torch.unique(img_idx * n_txt + txt_idx, return_inverse=True)
-    u_img, u_txt = pairs // n_txt, pairs % n_txt
-    order = texts.mask.sum(dim=1).to(dev)[u_txt].argsort(stable=True)
-    logits = torch.empty(len(pairs), device=dev)
-    logits[order] = itm_scores(model, images, texts, u_img[order], u_txt[order], batch_size).to(dev)
-    itm = logits[where]
+    itm = itm_scores(model, images, texts, pairs // n_txt, pairs % n_txt, batch_size, kv_budget_bytes).to(dev)[where]
     i2t = rerank_scores(itc, top_i2t, itm[:n_img * k_txt].view(n_img, k_txt))
     t2i = rerank_scores(itc.t(), top_t2i, itm[n_img * k_txt:].view(n_txt, k_img))
     return i2t, t2i, itc

@@ -108,11 +108,20 @@ class CCRKModel(nn.Module):
     def fuse(self, text_hidden, text_mask, image_tokens, first_only: bool = False) -> torch.Tensor:
         return self.fusion_encoder(text_hidden, text_mask, image_tokens, first_only=first_only)
 
-    def itm_logits(self, text_hidden, text_mask, image_tokens) -> torch.Tensor:
-        """Match / no-match logits [N, 2] of aligned (text, image) pairs, from the fused token 0."""
+    def itm_logits(self, text_hidden, text_mask, image_tokens, image_kv=None, prefix=None) -> torch.Tensor:
+        """Match / no-match logits [N, 2] of aligned (text, image) pairs, from the fused token 0.
+
+        image_kv / prefix: the parts that depend on the image / the text alone, computed beforehand
+        (`FusionEncoder.image_kv`, `FusionEncoder.text_prefix` with first_only=True), rows indexed to the
+        pairs; image_tokens / text_hidden may then be None.
+        """
         width = int(text_mask.sum(dim=1).max())  # drop the columns that are padding in every row
+        trim = lambda t: t[..., :width, :]  # text states [N, L, H] and query heads [N, h, L, d]
+        text_hidden = None if text_hidden is None else trim(text_hidden)
+        prefix = None if prefix is None else (trim(prefix[0]), trim(prefix[1]))
         # the last fusion layer computes token 0 only: the same logits for less work
-        fused = self.fuse(text_hidden[:, :width], text_mask[:, :width], image_tokens, first_only=True)
+        fused = self.fusion_encoder(text_hidden, text_mask[:, :width], image_tokens, first_only=True,
+                                    image_kv=image_kv, prefix=prefix)
         return self.itm_head(fused[:, 0])
 
     # -- objectives -------------------------------------------------------------------------

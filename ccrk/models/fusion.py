@@ -22,10 +22,19 @@ class MultiHeadAttention(nn.Module):
         self.key = nn.Linear(kv_width, hidden)
         self.value = nn.Linear(kv_width, hidden)
 
-    def forward(self, x: torch.Tensor, kv: torch.Tensor, kv_mask: torch.Tensor | None) -> torch.Tensor:
-        b, lq, d = x.shape
-        split = lambda t: t.view(b, t.shape[1], self.heads, d // self.heads).transpose(1, 2)  # noqa: E731
-        q, k, v = split(self.query(x)), split(self.key(kv)), split(self.value(kv))
+    def split_heads(self, t: torch.Tensor) -> torch.Tensor:
+        """[B, L, H] -> [B, heads, L, H / heads]."""
+        return t.view(t.shape[0], t.shape[1], self.heads, -1).transpose(1, 2)
+
+    def project_q(self, x: torch.Tensor) -> torch.Tensor:
+        return self.split_heads(self.query(x))
+
+    def project_kv(self, kv: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.split_heads(self.key(kv)), self.split_heads(self.value(kv))
+
+    def attend(self, q, k, v, kv_mask: torch.Tensor | None) -> torch.Tensor:
+        """Attention of projected heads q [B, h, Lq, d] over k, v [B, h, Lkv, d]; output [B, Lq, h * d]."""
+        b, _, lq, _ = q.shape
         mask = None if kv_mask is None else kv_mask[:, None, None, :].bool()  # [B, 1, 1, Lkv], True = attend
         p = self.dropout if self.training else 0.0
         if q.is_cuda:
@@ -35,7 +44,13 @@ class MultiHeadAttention(nn.Module):
             if mask is not None:
                 scores = scores.masked_fill(~mask, float("-inf"))
             out = F.dropout(scores.softmax(dim=-1), p) @ v
-        return out.transpose(1, 2).reshape(b, lq, d)
+        return out.transpose(1, 2).reshape(b, lq, -1)
+
+    def forward(self, x, kv, kv_mask, q=None, keys_values=None) -> torch.Tensor:
+        # q / keys_values: projections computed beforehand (once per text / per image in retrieval)
+        q = self.project_q(x) if q is None else q
+        k, v = self.project_kv(kv) if keys_values is None else keys_values
+        return self.attend(q, k, v, kv_mask)
 
 
 class AddNorm(nn.Module):
@@ -57,8 +72,8 @@ class AttentionBlock(nn.Module):
         self.self = MultiHeadAttention(hidden, heads, kv_width, dropout)
         self.output = AddNorm(hidden, hidden, eps, dropout)
 
-    def forward(self, x, kv, kv_mask):
-        return self.output(self.self(x, kv, kv_mask), x)
+    def forward(self, x, kv, kv_mask, q=None, keys_values=None):
+        return self.output(self.self(x, kv, kv_mask, q, keys_values), x)
 
 
 class Intermediate(nn.Module):
@@ -80,10 +95,17 @@ class FusionLayer(nn.Module):
         self.intermediate = Intermediate(hidden, intermediate)
         self.output = AddNorm(intermediate, hidden, eps, dropout)
 
-    def forward(self, text, text_mask, image, image_mask=None, first_only: bool = False):
+    def forward(self, text, text_mask, image, image_mask=None, first_only: bool = False, image_kv=None):
         # first_only: outputs for token 0 alone (it still attends to every token): what ITM reads
-        x = self.attention(text[:, :1] if first_only else text, text, text_mask)  # bidirectional over the text
-        x = self.crossattention(x, image, image_mask)
+        return self.cross_ffn(self.text_part(text, text_mask, first_only), image, image_mask, image_kv=image_kv)
+
+    def text_part(self, text, text_mask, first_only: bool = False) -> torch.Tensor:
+        """Self-attention + AddNorm: bidirectional over the text, independent of the image."""
+        return self.attention(text[:, :1] if first_only else text, text, text_mask)
+
+    def cross_ffn(self, x, image, image_mask=None, q=None, image_kv=None) -> torch.Tensor:
+        """Cross-attention to the image, then the FFN; q / image_kv: its projections, if computed beforehand."""
+        x = self.crossattention(x, image, image_mask, q, image_kv)
         return self.output(self.intermediate(x), x)
 
 
@@ -95,8 +117,32 @@ class FusionEncoder(nn.Module):
             FusionLayer(hidden, heads, intermediate, encoder_width, eps, dropout) for _ in range(n_layers)
         )
 
-    def forward(self, text, text_mask, image, image_mask=None, first_only: bool = False):
-        """[B, L, H] states, or [B, 1, H] with first_only (the last layer computes token 0 only)."""
+    def forward(self, text, text_mask, image, image_mask=None, first_only: bool = False, image_kv=None,
+                prefix=None):
+        """[B, L, H] states, or [B, 1, H] with first_only (the last layer computes token 0 only).
+
+        For many pairs over few images and texts (retrieval re-ranking), the pair-independent parts can be
+        given precomputed: image_kv = `image_kv(image)` (then `image` may be None) and prefix =
+        `text_prefix(text, text_mask)` (then `text` may be None), both indexed to the pairs.
+        """
+        last = len(self.layer) - 1
         for i, layer in enumerate(self.layer):
-            text = layer(text, text_mask, image, image_mask, first_only and i == len(self.layer) - 1)
+            kv = None if image_kv is None else image_kv[i]
+            if i == 0 and prefix is not None:
+                text = layer.cross_ffn(prefix[0], image, image_mask, prefix[1], kv)
+            else:
+                text = layer(text, text_mask, image, image_mask, first_only and i == last, kv)
         return text
+
+    def image_kv(self, image) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Every layer's cross-attention keys and values of the image tokens: they depend on the image only."""
+        # contiguous heads: rows gathered per pair then multiply about 2x faster on CPU than the transposed view
+        return [tuple(t.contiguous() for t in layer.crossattention.self.project_kv(image)) for layer in self.layer]
+
+    def text_prefix(self, text, text_mask, first_only: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        """Layer 0's self-attention output and its cross-attention query: they depend on the text only.
+
+        first_only as in forward, for a single layer that is also the last.
+        """
+        x = self.layer[0].text_part(text, text_mask, first_only and len(self.layer) == 1)
+        return x, self.layer[0].crossattention.self.project_q(x).contiguous()
