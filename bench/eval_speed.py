@@ -5,7 +5,8 @@ caption per image and language) with the same model and k_test; the script print
 ratios (fastest of `--repeat` interleaved rounds), and whether all gold ranks are identical:
 
 - ccrk: images encoded once and shared by the languages, texts once per language (padded to the longest
-  caption), the top-k pairs of both directions fused once each, in length-sorted batches
+  caption), the top-k pairs of both directions fused once each, in length-sorted batches, with each
+  image's cross-attention keys/values and each text's first fusion-layer self-attention computed once
   (`two_stage_scores`);
 - per-query loop: the same features, one fusion pass of k pairs per query (`per_query_scores`), i.e. the
   original's procedure without its padding;
@@ -14,9 +15,12 @@ ratios (fastest of `--repeat` interleaved rounds), and whether all gold ranks ar
 
 The model is the demo config's architecture with random weights, or a trained checkpoint (`--model`,
 `--tokenizer`, e.g. the demo's results/finetune/xflickrco/zeroshot/model.pt and results/tokenizer).
+`--fusion-width` / `--image-grid` widen the random-weight model towards the paper's proportions (fusion
+width W, FFN 4W, 64-d heads, image tokens as wide as the text; a 12 x 12 grid gives Swin-B's 145 tokens).
 """
 
 import argparse
+import copy
 import os
 import platform
 import sys
@@ -46,6 +50,19 @@ def ranks(scores, data) -> list[np.ndarray]:
     return [gold_ranks(t2i.numpy(), [[i] for i in data.txt2img]), gold_ranks(i2t.numpy(), data.img2txt)]
 
 
+def scaled(model_cfg: dict, width: int | None, image_grid: int | None) -> dict:
+    """The demo architecture with a wider fusion (and text) model and/or more image tokens."""
+    m = copy.deepcopy(model_cfg)
+    v, stages = m["vision"], len(m["vision"]["depths"])
+    if width:
+        m["text"].update(hidden_size=width, num_attention_heads=width // 64, intermediate_size=4 * width)
+        v["embed_dim"] = width // 2 ** (stages - 1)  # image tokens as wide as the text
+        v["num_heads"] = [max(1, v["embed_dim"] * 2**s // 32) for s in range(stages)]
+    if image_grid:  # the last Swin stage's side is image_res / (patch_size * 2 ** (stages - 1))
+        v["image_res"] = image_grid * v["patch_size"] * 2 ** (stages - 1)
+    return m
+
+
 def timed(fn):
     t0 = time.perf_counter()
     out = fn()
@@ -61,6 +78,8 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=3, help="rounds, sides interleaved; the fastest round counts")
     ap.add_argument("--model", help="a ccrk checkpoint (default: the demo architecture, random weights)")
     ap.add_argument("--tokenizer", help="its tokenizer directory")
+    ap.add_argument("--fusion-width", type=int, help="random weights: text/fusion width W (FFN 4W, W/64 heads)")
+    ap.add_argument("--image-grid", type=int, help="random weights: N x N (+1) image tokens (12: Swin-B's 145)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -79,7 +98,7 @@ def main() -> int:
             tok, model = load_tokenizer(args.tokenizer), load_model(args.model)
         else:
             tok = train_tokenizer([t for d in sets.values() for t in d.texts], root / "tok", vocab_size=400)
-            model = CCRKModel(model_config_for(tok, cfg["model"]))
+            model = CCRKModel(model_config_for(tok, scaled(cfg["model"], args.fusion_width, args.image_grid)))
         model.eval()
         transform = eval_transform(model.cfg.vision.image_res)
 
@@ -117,7 +136,12 @@ def main() -> int:
     n_img, n_txt = len(next(iter(sets.values())).image_paths), len(next(iter(sets.values())).texts)
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
           f"{args.threads} threads, Python {platform.python_version()}")
-    print(f"model: {args.model or 'demo architecture, random weights'}; test: {n_img} images, {n_txt} captions x "
+    v, t = model.cfg.vision, model.cfg.text
+    n_tokens = (v.image_res // (v.patch_size * 2 ** (len(v.depths) - 1))) ** 2 + 1
+    print(f"model: {args.model or 'demo architecture, random weights'}; fusion width {t.hidden_size}, FFN "
+          f"{t.intermediate_size}, {t.num_fusion_layers} fusion layers, {n_tokens} image tokens of width "
+          f"{v.width}")
+    print(f"test: {n_img} images, {n_txt} captions x "
           f"{len(langs)} languages; k_test {args.k_test}; fusion batch {ev['fusion_batch_size']}; "
           f"max_tokens {ev['max_tokens']}")
     base = sides["ccrk"][1]
