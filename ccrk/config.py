@@ -30,6 +30,13 @@ class ImageAugConfig:
 
 
 @dataclass
+class LossWeights:
+    itc: float = 1.0  # 1-to-K contrastive (the paper sums the three unweighted)
+    itm: float = 1.0  # image-text matching
+    mlm: float = 1.0  # masked language modelling
+
+
+@dataclass
 class PretrainConfig:
     languages: tuple[str, ...] = ("zh", "en", "de", "fr", "ja", "cs", "id", "es", "ru", "tr")  # K captions per image
     batch_size: int = 64  # images per GPU; each brings K captions
@@ -46,6 +53,7 @@ class PretrainConfig:
     sample_type: int = 1  # hard-positive language sampler: 0 uniform, 1 inverse probability, 2 inverse similarity
     divisor: float | None = None  # 1-to-K loss divisor: None = K (the code), negative = none
     itm_hard_negatives: bool = True  # False: uniform ITM negatives (an ITM trained from scratch needs easy ones first)
+    loss_weights: LossWeights = field(default_factory=LossWeights)  # the logged losses are the weighted ones
     masking: MaskingConfig = field(default_factory=MaskingConfig)
     augment: ImageAugConfig = field(default_factory=lambda: ImageAugConfig(crop_scale_min=0.2))
     seed: int = 42
@@ -69,6 +77,7 @@ class FinetuneConfig:
     eval_every: int = 1  # then every this many epochs, and the last epoch (few-shot: 10)
     image_res: int | None = None  # fine-tuning resolution (paper: 384); None: the pretrained model's
     window_size: int | None = None  # Swin window (paper: 12); tables resampled on load; None: the pretrained model's
+    itm_hard_negatives: bool = True  # False: uniform ITM negatives (as pretraining's key)
     augment: ImageAugConfig = field(default_factory=ImageAugConfig)
     seed: int = 42
     save_every: int = 10000

@@ -78,7 +78,8 @@ def run_finetuning(init_checkpoint, tokenizer_dir, train_files, select_files, ou
                 save_checkpoint(best_path, model, epoch=epoch)
 
     def loss_fn(b):
-        return model.forward_finetune(b["images"], b["input_ids"], b["attention_mask"], b["idx"])
+        return model.forward_finetune(b["images"], b["input_ids"], b["attention_mask"], b["idx"],
+                                      cfg.itm_hard_negatives)
 
     def batches(epoch, start):
         return epoch_loader(dataset, cfg.batch_size, collate, cfg.seed, epoch, start, cfg.num_workers)

@@ -145,3 +145,11 @@ def mlm_loss(token_logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """CE over the vocabulary at the masked positions; label -100 (padding) is ignored."""
     return F.cross_entropy(token_logits.reshape(-1, token_logits.shape[-1]).float(), labels.reshape(-1),
                            ignore_index=-100)
+
+
+def weighted_losses(parts: dict[str, torch.Tensor], weights: dict[str, float]) -> dict[str, torch.Tensor]:
+    """Each named loss times its weight (the training loop sums them); every loss must have a weight."""
+    missing = set(parts) - set(weights)
+    if missing:
+        raise KeyError(f"no weight for the losses {sorted(missing)}")
+    return {name: value * weights[name] for name, value in parts.items()}

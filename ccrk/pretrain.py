@@ -2,6 +2,7 @@
 
 import logging
 import math
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
@@ -10,6 +11,7 @@ from ccrk.config import PretrainConfig
 from ccrk.data.pretrain import PretrainCollator, PretrainDataset, read_corpus
 from ccrk.data.transforms import train_transform
 from ccrk.distributed import is_main, world_size
+from ccrk.losses import weighted_losses
 from ccrk.models import CCRKConfig, CCRKModel, load_init_weights, save_checkpoint
 from ccrk.tokenizer import load_tokenizer
 from ccrk.train import OptimConfig, epoch_loader, fingerprint, set_seed, steps_per_epoch, train_loop
@@ -64,9 +66,10 @@ def run_pretraining(corpus_paths, image_root, tokenizer_dir, out_path, model_cfg
              cfg.epochs, n_steps, sum(p.numel() for p in model.parameters()) / 1e6)
 
     def loss_fn(b):
-        return model.forward_pretrain(b["images"], b["input_ids"], b["attention_mask"], b["masked_ids"],
-                                      b["masked_pos"], b["masked_labels"], k, cfg.sample_type, cfg.divisor,
-                                      cfg.itm_hard_negatives)
+        parts = model.forward_pretrain(b["images"], b["input_ids"], b["attention_mask"], b["masked_ids"],
+                                       b["masked_pos"], b["masked_labels"], k, cfg.sample_type, cfg.divisor,
+                                       cfg.itm_hard_negatives)
+        return weighted_losses(parts, asdict(cfg.loss_weights))
 
     def batches(epoch, start):
         return epoch_loader(dataset, cfg.batch_size, collate, cfg.seed, epoch, start, cfg.num_workers)

@@ -236,3 +236,12 @@ def test_uniform_itm_negatives_ignore_similarity_but_keep_hard_positives(one_thr
     # uniform over the other 3 images' 3 captions: each text 1/9 (sd 0.006 over 3000 draws)
     freq = torch.stack([(neg_text[:, 0] == t).float().mean() for t in range(k, b * k)])
     torch.testing.assert_close(freq, torch.full_like(freq, 1 / 9), atol=0.03, rtol=0)
+
+
+def test_weighted_losses_scale_each_named_loss_and_refuse_an_unweighted_one():
+    parts = {"itc": torch.tensor(2.0), "itm": torch.tensor(0.5), "mlm": torch.tensor(4.0)}
+    out = losses.weighted_losses(parts, {"itc": 1.0, "itm": 1.0, "mlm": 0.1})
+    assert {k: round(v.item(), 6) for k, v in out.items()} == {"itc": 2.0, "itm": 0.5, "mlm": 0.4}
+    assert sum(out.values()).item() == pytest.approx(2.9)  # what the training loop minimises
+    with pytest.raises(KeyError, match="mlm"):
+        losses.weighted_losses(parts, {"itc": 1.0, "itm": 1.0})

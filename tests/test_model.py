@@ -77,6 +77,27 @@ def test_finetune_forward_has_itc_and_itm(tiny_model):
     assert set(out) == {"itc", "itm"} and all(torch.isfinite(v) for v in out.values())
 
 
+@pytest.mark.parametrize("hard", [True, False])
+def test_finetune_itm_negatives_follow_the_similarity_only_when_hard(tiny_model, monkeypatch, hard):
+    """Hard: drawn by ITC similarity (SPEC 3.8); uniform (the demo): equal weights, own-image pairs still excluded."""
+    from ccrk import losses
+
+    seen = []
+    real = losses.hard_negative_indices
+
+    def spy(sim_i2t, sim_t2i, same, *args, **kwargs):
+        seen.append((sim_i2t.clone(), same.clone()))
+        return real(sim_i2t, sim_t2i, same, *args, **kwargs)
+
+    monkeypatch.setattr(losses, "hard_negative_indices", spy)
+    images, ids, att, *_ = _batch(tiny_model, b=4, k=1)
+    idx = torch.tensor([0, 0, 1, 2])
+    tiny_model.forward_finetune(images, ids, att, idx, hard_negatives=hard)
+    (sim, same), = seen
+    assert torch.equal(same, idx.view(-1, 1) == idx.view(1, -1))
+    assert (sim.abs().sum() > 0) if hard else torch.equal(sim, torch.zeros(4, 4))
+
+
 def test_newly_initialised_parameters_are_heads_and_cross_attention(tiny_model):
     new = tiny_model.newly_initialised_parameters()
     assert "temp" in new and "itm_head.0.weight" in new and "vision_proj.weight" in new

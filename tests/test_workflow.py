@@ -122,25 +122,25 @@ def _r1_table(workdir):
 
 @pytest.mark.slow
 def test_demo_learns_far_above_chance(demo_run):
-    """Regression guard: English at 10x chance, the zero-shot average at 3x (IR and TR).
+    """English far above chance (30x), the zero-shot average at 10x, and the checkpoint chosen on validation data.
 
-    What holds in every run measured on this code. The zero-shot languages are seed-fragile (issue 2):
-    with seed 42 and the code before the samplers were vectorised they reach 10-20 % ITC R@1, with other
-    seeds or the current samplers 2-6 %; a demo that learns nothing lands at 1x everywhere.
+    A demo that learns nothing lands at 1x everywhere; English, fine-tuned on, measured 20-27.5 % R@1 (40-55x).
     """
     workdir, _ = demo_run
     table, chance = _r1_table(workdir)
-    assert table.loc["en", "ir_r1"] >= 10 * chance and table.loc["en", "tr_r1"] >= 10 * chance, table.loc["en"]
-    assert table.loc["avg", "ir_r1"] >= 3 * chance and table.loc["avg", "tr_r1"] >= 3 * chance, table.loc["avg"]
+    assert table.loc["en", "ir_r1"] >= 30 * chance and table.loc["en", "tr_r1"] >= 30 * chance, table.loc["en"]
+    assert table.loc["avg", "ir_r1"] >= 10 * chance and table.loc["avg", "tr_r1"] >= 10 * chance, table.loc["avg"]
     summary = json.loads((workdir / "results" / "finetune" / "xflickrco" / "zeroshot" / "summary.json").read_text())
     assert summary["selection"] == "validation" and summary["best_epoch"] is not None
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=False, reason="open in issue 2: the demo's cross-lingual alignment in pretraining is "
-                   "seed-fragile (zero-shot ITC R@1 10-20 % in some runs, 2-6 % in others)")
 def test_demo_every_language_ten_times_chance(demo_run):
-    """The issue's acceptance check: every test language's IR and TR R@1 at least ten times chance."""
+    """The issue's acceptance check: every test language's IR and TR R@1 at least ten times chance.
+
+    Measured (2 threads; chance 0.5 %): the committed recipe, seeds 42 and 2, worst zero-shot entry 7.0 and 9.5 %;
+    with 7 / 6 epochs, seeds 42, 42, 1, 2, 5.0-14.5 %. English 20-27.5 % in all six.
+    """
     workdir, _ = demo_run
     table, chance = _r1_table(workdir)
     for lang in TEST_LANGS:

@@ -157,8 +157,12 @@ class CCRKModel(nn.Module):
         picked = hidden.gather(1, masked_pos.unsqueeze(-1).expand(-1, -1, hidden.shape[-1]))  # [B, M, H]
         return losses.mlm_loss(self.mlm_head(picked), masked_labels)
 
-    def forward_finetune(self, images, input_ids, attention_mask, idx) -> dict[str, torch.Tensor]:
-        """Retrieval fine-tuning (SPEC §3.8): ITC with same-image positives + ITM with hard negatives."""
+    def forward_finetune(self, images, input_ids, attention_mask, idx,
+                         hard_negatives: bool = True) -> dict[str, torch.Tensor]:
+        """Retrieval fine-tuning (SPEC §3.8): ITC with same-image positives + ITM with hard negatives.
+
+        hard_negatives=False draws the ITM negatives uniformly among the pairs of other images.
+        """
         img = self.encode_image(images)
         txt = self.encode_text(input_ids, attention_mask)
         idx_all = all_gather_with_grad(idx)
@@ -166,6 +170,8 @@ class CCRKModel(nn.Module):
             all_gather_with_grad(img.feat), all_gather_with_grad(txt.feat), self.temp, idx_all)
         sim = img.feat.detach() @ txt.feat.detach().t() / self.temp.detach()  # local [B, B]
         same = idx.view(-1, 1) == idx.view(1, -1)
+        if not hard_negatives:
+            sim = torch.zeros_like(sim)  # equal weights: uniform draws
         neg_txt, neg_img = losses.hard_negative_indices(sim, sim.t(), same)
         own = torch.arange(images.shape[0], device=images.device)
         loss_itm = self._itm_from_samples(img, txt, torch.cat([own, neg_img, own]), torch.cat([own, own, neg_txt]))

@@ -12,6 +12,7 @@ class VisionConfig:
     num_heads: tuple[int, ...] = (4, 8, 16, 32)  # heads per stage (Swin-B)
     window_size: int = 7  # attention window (12 at 384 px)
     drop_path_rate: float = 0.1  # stochastic depth, linear over the blocks
+    absolute_pos_embed: bool = False  # learned position per patch (Microsoft Swin's `ape`); Swin-B has none
 
     def __post_init__(self):
         # the original's Swin needs every stage to tile into whole windows; timm would pad silently instead

@@ -72,3 +72,16 @@ def fit_relative_position_tables(state_dict: dict, target_shapes: dict) -> list[
                 state_dict[key] = resample_relative_position_table(value, rows)
                 changed.append(key)
     return changed
+
+
+def fit_absolute_position_embedding(state_dict: dict, target_shapes: dict) -> list[str]:
+    """Resample, in place, a Swin `absolute_pos_embed` [1, side^2, C] to the target model's patch grid (bicubic)."""
+    from timm.layers import resample_abs_pos_embed
+
+    changed = []
+    for key, value in state_dict.items():
+        if key.endswith("absolute_pos_embed") and key in target_shapes and value.shape != target_shapes[key]:
+            side, new_side = math.isqrt(value.shape[1]), math.isqrt(target_shapes[key][1])
+            state_dict[key] = resample_abs_pos_embed(value, [new_side, new_side], [side, side], num_prefix_tokens=0)
+            changed.append(key)
+    return changed

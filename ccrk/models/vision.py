@@ -21,8 +21,15 @@ class VisionEncoder(nn.Module):
             drop_path_rate=cfg.drop_path_rate,
         )
         self.width = cfg.width
+        if cfg.absolute_pos_embed:  # Microsoft Swin's `ape`, same name and shape: [1, patches, embed_dim]
+            side = cfg.image_res // cfg.patch_size
+            self.swin.absolute_pos_embed = nn.Parameter(torch.zeros(1, side * side, cfg.embed_dim))
+            nn.init.trunc_normal_(self.swin.absolute_pos_embed, std=0.02)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        x = self.swin.forward_features(images)  # [B, H, W, C], final LayerNorm applied
+        x = self.swin.patch_embed(images)  # [B, H, W, C]
+        if hasattr(self.swin, "absolute_pos_embed"):  # without it, pooled features barely see where things are
+            x = x + self.swin.absolute_pos_embed.view(1, *x.shape[1:])
+        x = self.swin.norm(self.swin.layers(x))  # timm's forward_features, with the position added
         x = x.flatten(1, 2)  # [B, H*W, C]
         return torch.cat([x.mean(dim=1, keepdim=True), x], dim=1)  # [B, 1+H*W, C], token 0 = average

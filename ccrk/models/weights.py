@@ -17,7 +17,7 @@ import torch
 from ccrk.models.ccrk_model import CCRKModel
 from ccrk.models.config import CCRKConfig, TextConfig, VisionConfig
 from ccrk.models.keymap import KeyReport, check_against, is_recomputed_buffer, swin_from_microsoft
-from ccrk.models.swin_resample import fit_relative_position_tables
+from ccrk.models.swin_resample import fit_absolute_position_embedding, fit_relative_position_tables
 
 log = logging.getLogger("ccrk.models.weights")
 
@@ -75,6 +75,7 @@ def load_into(model: CCRKModel, state_dict: dict, report: KeyReport, part: tuple
     and copy in what fits."""
     shapes = {k: s for k, s in target_shapes(model).items() if k.startswith(part)}
     fit_relative_position_tables(state_dict, shapes)
+    fit_absolute_position_embedding(state_dict, shapes)
     check_against(state_dict, shapes, report, optional)
     bad = {m.split(":")[0] for m in report.mismatched}
     fitting = {k: v for k, v in state_dict.items() if k in shapes and k not in bad}
