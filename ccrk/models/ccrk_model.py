@@ -105,8 +105,8 @@ class CCRKModel(nn.Module):
         hidden = self.text_hidden(input_ids, attention_mask)
         return TextStates(hidden, attention_mask, F.normalize(self.text_proj(hidden[:, 0]), dim=-1))
 
-    def fuse(self, text_hidden, text_mask, image_tokens, first_only: bool = False) -> torch.Tensor:
-        return self.fusion_encoder(text_hidden, text_mask, image_tokens, first_only=first_only)
+    def fuse(self, text_hidden, text_mask, image_tokens) -> torch.Tensor:
+        return self.fusion_encoder(text_hidden, text_mask, image_tokens)
 
     def itm_logits(self, text_hidden, text_mask, image_tokens, image_kv=None, prefix=None) -> torch.Tensor:
         """Match / no-match logits [N, 2] of aligned (text, image) pairs, from the fused token 0.
