@@ -11,7 +11,7 @@ from ccrk.jobs import go_offline
 go_offline()  # never let a test touch a model hub
 
 REPO = Path(__file__).resolve().parents[1]
-FIXTURES = REPO.parent / "shared" / "fixtures"
+FIXTURES = REPO / "tests" / "fixtures"  # real public-data samples; SOURCE.md in each folder
 
 TINY_MODEL = {
     "vision": {"image_res": 32, "patch_size": 4, "embed_dim": 16, "depths": [1, 1], "num_heads": [2, 2],

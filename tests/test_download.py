@@ -21,7 +21,7 @@ from ccrk.io import iter_jsonl
 from tests.conftest import FIXTURES, REPO
 from tests.image_server import ImageServer, good_jpeg
 
-CC3M = FIXTURES / "raw" / "cc3m" / "Validation_GCC-1.1.0-Validation.tsv"
+CC3M = FIXTURES / "cc3m" / "Validation_GCC-1.1.0-Validation.tsv"
 GOOD = ["/good/0.jpg", "/good/3.jpg", "/good/6.jpg", "/good/9.jpg", "/alpha.png", "/redirect.jpg"]
 FAULTS = {  # path -> the error kind its manifest row must carry
     "/missing": "http", "/error": "http_5xx", "/slow.jpg": "timeout", "/truncated.jpg": "truncated",

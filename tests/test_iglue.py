@@ -8,7 +8,7 @@ import pytest
 from ccrk.data.iglue import image_key, load_eval_set, load_train_set, read_iglue, resolve_image
 from ccrk.errors import DataError
 
-IGLUE = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "raw" / "iglue" / "datasets"
+IGLUE = Path(__file__).resolve().parent / "fixtures" / "iglue" / "datasets"
 XFC = IGLUE / "xFlickrCO" / "annotations"
 LANGS = ["de", "en", "es", "id", "ja", "ru", "tr", "zh"]
 FLICKR, COCO = Path("/data/images/flickr30k-images"), Path("/data/images/val2014")

@@ -14,7 +14,7 @@ from ccrk.data.wit import load_wit_eval_set, load_wit_train_set, read_wit
 from ccrk.errors import DataError
 from tests.conftest import FIXTURES
 
-IGLUE = FIXTURES / "raw" / "iglue" / "datasets"
+IGLUE = FIXTURES / "iglue" / "datasets"
 WIT = IGLUE / "wit" / "annotations"
 FEWSHOT_LANGS = ["de", "es", "id", "ja", "ru", "tr", "zh"]
 

@@ -14,7 +14,7 @@ from ccrk.data.multi30k import read_lines, write_multi30k
 from ccrk.errors import DataError
 from tests.conftest import FIXTURES
 
-RAW = FIXTURES / "raw"
+RAW = FIXTURES
 M30K = RAW / "multi30k" / "data"
 KARPATHY = RAW / "karpathy" / "dataset_coco.sample.json"
 COCO_CN = RAW / "coco-cn" / "data" / "coco-cn_ext.icap2020.txt"

@@ -7,7 +7,7 @@ import pytest
 
 from ccrk.data.text import pre_caption
 
-XFC = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "raw" / "iglue" / "datasets" / "xFlickrCO"
+XFC = Path(__file__).resolve().parent / "fixtures" / "iglue" / "datasets" / "xFlickrCO"
 
 
 def _caption(lang: str, line: int) -> str:

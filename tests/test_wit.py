@@ -14,7 +14,7 @@ from ccrk.errors import DataError
 from ccrk.io import iter_jsonl
 from tests.conftest import FIXTURES
 
-WIT = FIXTURES / "raw" / "iglue" / "datasets" / "wit" / "annotations"
+WIT = FIXTURES / "iglue" / "datasets" / "wit" / "annotations"
 LANGS = ("en", "id", "ja", "tr")
 SIZES = {"en": (1000, 685), "id": (901, 854), "ja": (1000, 842), "tr": (721, 681)}  # SOURCE.md: lines, images
 
