@@ -23,19 +23,35 @@ def main() -> int:
     ap.add_argument("--keep", action="store_true", help="keep the working directory and print its path")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="ccrk-demo-bench-"))
-    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(work),
-           "--configfile", str(REPO / "config" / "config.yaml"), "--cores", str(args.cores),
-           "results/xflickrco_table.csv", "results/xflickrco_mrv.csv"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "--snakefile",
+        str(REPO / "Snakefile"),
+        "--directory",
+        str(work),
+        "--configfile",
+        str(REPO / "config" / "config.yaml"),
+        "--cores",
+        str(args.cores),
+        "results/xflickrco_table.csv",
+        "results/xflickrco_mrv.csv",
+    ]
     t0 = time.perf_counter()
     out = subprocess.run(cmd, capture_output=True, text=True)
     total = time.perf_counter() - t0
     if out.returncode:
         print(out.stderr[-3000:], file=sys.stderr)
         return out.returncode
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, {platform.python_version()}, {platform.platform()}")
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, {platform.python_version()}, {platform.platform()}"
+    )
     print(f"jobs finished: {out.stderr.count('Finished jobid')}")
     print((work / "results" / "xflickrco_table.md").read_text())
-    print(f"demo wall time from a clean folder: {total:.1f} s ({total / 60:.2f} min) with --cores {args.cores}")
+    print(
+        f"demo wall time from a clean folder: {total:.1f} s ({total / 60:.2f} min) with --cores {args.cores}"
+    )
     if args.keep:
         print(f"kept: {work}")
     return 0

@@ -30,7 +30,9 @@ def _rows(url: str, n: int, offset: int) -> list[UrlRow]:
 def _rate(rows, threads: int, out: Path) -> float:
     cfg = DownloadConfig(image_size=64, threads=threads, timeout=30)
     start = time.perf_counter()
-    stats = download_shard(rows, out / "images", f"t{threads}", out / f"m{threads}.jsonl", out / f"s{threads}.json", cfg)
+    stats = download_shard(
+        rows, out / "images", f"t{threads}", out / f"m{threads}.jsonl", out / f"s{threads}.json", cfg
+    )
     seconds = time.perf_counter() - start
     assert stats["success"] == len(rows), stats
     return len(rows) / seconds
@@ -44,8 +46,16 @@ def main():
     p.add_argument("--latency", type=float, default=0.1)
     p.add_argument("--port", type=int, default=8791)
     a = p.parse_args()
-    server = subprocess.Popen([sys.executable, "-c", "from tests.image_server import serve_forever; "
-                               f"serve_forever({a.latency}, {a.port})"], cwd=REPO, stdout=subprocess.PIPE, text=True)
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            f"from tests.image_server import serve_forever; serve_forever({a.latency}, {a.port})",
+        ],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         url = server.stdout.readline().strip()
         with tempfile.TemporaryDirectory() as tmp:
@@ -53,8 +63,10 @@ def main():
             pooled = _rate(_rows(url, a.rows, a.sequential_rows), a.threads, Path(tmp))
     finally:
         server.kill()
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, load average "
-          f"{os.getloadavg()[0]:.1f}; server latency {a.latency * 1000:.0f} ms")
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, load average "
+        f"{os.getloadavg()[0]:.1f}; server latency {a.latency * 1000:.0f} ms"
+    )
     print(f"sequential loop : {sequential:8.1f} images/s ({a.sequential_rows} rows, 1 thread)")
     print(f"thread pool     : {pooled:8.1f} images/s ({a.rows} rows, {a.threads} threads)")
     print(f"speed-up        : {pooled / sequential:8.1f}x (goal >= 50x)")

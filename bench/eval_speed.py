@@ -74,12 +74,20 @@ def main() -> int:
     ap.add_argument("--n-test", type=int, default=200, help="test images per language (xFlickr&CO: 2000)")
     ap.add_argument("--k-test", type=int, default=16, help="candidates re-ranked per query (paper: 128)")
     ap.add_argument("--langs", default="en,de,ja,zh")
-    ap.add_argument("--threads", type=int, default=1, help="torch threads (1: least disturbed on a shared machine)")
-    ap.add_argument("--repeat", type=int, default=3, help="rounds, sides interleaved; the fastest round counts")
+    ap.add_argument(
+        "--threads", type=int, default=1, help="torch threads (1: least disturbed on a shared machine)"
+    )
+    ap.add_argument(
+        "--repeat", type=int, default=3, help="rounds, sides interleaved; the fastest round counts"
+    )
     ap.add_argument("--model", help="a ccrk checkpoint (default: the demo architecture, random weights)")
     ap.add_argument("--tokenizer", help="its tokenizer directory")
-    ap.add_argument("--fusion-width", type=int, help="random weights: text/fusion width W (FFN 4W, W/64 heads)")
-    ap.add_argument("--image-grid", type=int, help="random weights: N x N (+1) image tokens (12: Swin-B's 145)")
+    ap.add_argument(
+        "--fusion-width", type=int, help="random weights: text/fusion width W (FFN 4W, W/64 heads)"
+    )
+    ap.add_argument(
+        "--image-grid", type=int, help="random weights: N x N (+1) image tokens (12: Swin-B's 145)"
+    )
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -89,11 +97,24 @@ def main() -> int:
     dev = torch.device("cpu")
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        write_demo_dataset(root, seed=0, image_size=cfg["demo"]["image_size"], n_pretrain=0, n_train=0, n_valid=0,
-                           n_test=args.n_test, fewshot_sizes=[], test_languages=langs)
+        write_demo_dataset(
+            root,
+            seed=0,
+            image_size=cfg["demo"]["image_size"],
+            n_pretrain=0,
+            n_train=0,
+            n_valid=0,
+            n_test=args.n_test,
+            fewshot_sizes=[],
+            test_languages=langs,
+        )
         ann = root / "iglue" / "datasets" / "xFlickrCO" / "annotations"
-        sets = {lang: load_eval_set(ann / lang / "test.jsonl", root / "images" / "flickr30k-images",
-                                    root / "images" / "val2014") for lang in langs}
+        sets = {
+            lang: load_eval_set(
+                ann / lang / "test.jsonl", root / "images" / "flickr30k-images", root / "images" / "val2014"
+            )
+            for lang in langs
+        }
         if args.model:
             tok, model = load_tokenizer(args.tokenizer), load_model(args.model)
         else:
@@ -106,44 +127,70 @@ def main() -> int:
             return encode_images(model, data.image_paths, transform, ev["batch_size"], dev)
 
         def texts(data, pad_to_max=False):
-            return encode_texts(model, tok, data.texts, ev["batch_size"], ev["max_tokens"], ev["max_words"], dev,
-                                pad_to_max=pad_to_max)
+            return encode_texts(
+                model,
+                tok,
+                data.texts,
+                ev["batch_size"],
+                ev["max_tokens"],
+                ev["max_words"],
+                dev,
+                pad_to_max=pad_to_max,
+            )
 
         def ccrk():
             shared = images(next(iter(sets.values())))  # the same images in every language
-            return [two_stage_scores(model, shared, texts(d), args.k_test, ev["fusion_batch_size"])
-                    for d in sets.values()]
+            return [
+                two_stage_scores(model, shared, texts(d), args.k_test, ev["fusion_batch_size"])
+                for d in sets.values()
+            ]
 
         def loop():
             shared = images(next(iter(sets.values())))
             return [per_query_scores(model, shared, texts(d), args.k_test) for d in sets.values()]
 
         def original():
-            return [per_query_scores(model, images(d), texts(d, pad_to_max=True), args.k_test, trim=False)
-                    for d in sets.values()]
+            return [
+                per_query_scores(model, images(d), texts(d, pad_to_max=True), args.k_test, trim=False)
+                for d in sets.values()
+            ]
 
         fns = {"ccrk": ccrk, "per-query loop": loop, "original-style": original}
         sides = {}
         with torch.no_grad():
             ccrk()  # warm-up: allocator and thread pools
-            for _ in range(args.repeat):  # interleaved, so that a load spike on a shared machine hits every side
+            for _ in range(
+                args.repeat
+            ):  # interleaved, so that a load spike on a shared machine hits every side
                 for name, fn in fns.items():
                     out, seconds = timed(fn)
                     sides[name] = (out, min(seconds, sides.get(name, (None, float("inf")))[1]))
     ref = [ranks(s, d) for s, d in zip(sides["ccrk"][0], sets.values())]
-    same = {name: all(np.array_equal(a, b) for r, o in zip(ref, [ranks(s, d) for s, d in zip(out, sets.values())])
-                      for a, b in zip(r, o)) for name, (out, _) in sides.items()}
+    same = {
+        name: all(
+            np.array_equal(a, b)
+            for r, o in zip(ref, [ranks(s, d) for s, d in zip(out, sets.values())])
+            for a, b in zip(r, o)
+        )
+        for name, (out, _) in sides.items()
+    }
     n_img, n_txt = len(next(iter(sets.values())).image_paths), len(next(iter(sets.values())).texts)
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
-          f"{args.threads} threads, Python {platform.python_version()}")
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
+        f"{args.threads} threads, Python {platform.python_version()}"
+    )
     v, t = model.cfg.vision, model.cfg.text
     n_tokens = (v.image_res // (v.patch_size * 2 ** (len(v.depths) - 1))) ** 2 + 1
-    print(f"model: {args.model or 'demo architecture, random weights'}; fusion width {t.hidden_size}, FFN "
-          f"{t.intermediate_size}, {t.num_fusion_layers} fusion layers, {n_tokens} image tokens of width "
-          f"{v.width}")
-    print(f"test: {n_img} images, {n_txt} captions x "
-          f"{len(langs)} languages; k_test {args.k_test}; fusion batch {ev['fusion_batch_size']}; "
-          f"max_tokens {ev['max_tokens']}")
+    print(
+        f"model: {args.model or 'demo architecture, random weights'}; fusion width {t.hidden_size}, FFN "
+        f"{t.intermediate_size}, {t.num_fusion_layers} fusion layers, {n_tokens} image tokens of width "
+        f"{v.width}"
+    )
+    print(
+        f"test: {n_img} images, {n_txt} captions x "
+        f"{len(langs)} languages; k_test {args.k_test}; fusion batch {ev['fusion_batch_size']}; "
+        f"max_tokens {ev['max_tokens']}"
+    )
     base = sides["ccrk"][1]
     for name, (_, seconds) in sides.items():
         print(f"{name:>15}: {seconds:7.2f} s  ({seconds / base:5.1f}x ccrk)  identical ranks: {same[name]}")

@@ -20,11 +20,27 @@ import torch
 from ccrk.models import CCRKConfig, CCRKModel
 from ccrk.train import OptimConfig, autocast_context, build_optimizer, optimizer_step
 
-TINY = {"vision": {"image_res": 32, "patch_size": 4, "embed_dim": 16, "depths": [1, 1], "num_heads": [2, 2],
-                   "window_size": 4, "drop_path_rate": 0.1},
-        "text": {"vocab_size": 1000, "hidden_size": 32, "num_attention_heads": 2, "intermediate_size": 64,
-                 "num_text_layers": 1, "num_fusion_layers": 1, "max_position_embeddings": 64},
-        "embed_dim": 16}
+TINY = {
+    "vision": {
+        "image_res": 32,
+        "patch_size": 4,
+        "embed_dim": 16,
+        "depths": [1, 1],
+        "num_heads": [2, 2],
+        "window_size": 4,
+        "drop_path_rate": 0.1,
+    },
+    "text": {
+        "vocab_size": 1000,
+        "hidden_size": 32,
+        "num_attention_heads": 2,
+        "intermediate_size": 64,
+        "num_text_layers": 1,
+        "num_fusion_layers": 1,
+        "max_position_embeddings": 64,
+    },
+    "embed_dim": 16,
+}
 
 
 def synthetic_batch(cfg: CCRKConfig, b: int, k: int, tokens: int, device, seed: int = 0) -> dict:
@@ -36,15 +52,22 @@ def synthetic_batch(cfg: CCRKConfig, b: int, k: int, tokens: int, device, seed: 
     pos = torch.stack([torch.randperm(tokens - 1, generator=g)[:12] + 1 for _ in range(n)])
     masked = ids.clone()
     masked.scatter_(1, pos, vocab - 1)  # XLM-R's <mask> is the last id
-    batch = {"images": torch.randn(b, 3, cfg.vision.image_res, cfg.vision.image_res, generator=g),
-             "input_ids": ids, "attention_mask": torch.ones_like(ids), "masked_ids": masked, "masked_pos": pos,
-             "masked_labels": ids.gather(1, pos)}
+    batch = {
+        "images": torch.randn(b, 3, cfg.vision.image_res, cfg.vision.image_res, generator=g),
+        "input_ids": ids,
+        "attention_mask": torch.ones_like(ids),
+        "masked_ids": masked,
+        "masked_pos": pos,
+        "masked_labels": ids.gather(1, pos),
+    }
     return {name: t.to(device) for name, t in batch.items()}
 
 
 def run_steps(model, batch, k: int, steps: int, device, amp: bool) -> tuple[list[float], float, dict]:
     """Step times (s, the first excluded), peak memory (GiB, CUDA) and the last losses."""
-    optimizer = build_optimizer(model, OptimConfig(lr=1e-4, lr_mult=2.0), model.newly_initialised_parameters())
+    optimizer = build_optimizer(
+        model, OptimConfig(lr=1e-4, lr_mult=2.0), model.newly_initialised_parameters()
+    )
     autocast, scaler = autocast_context(device) if amp else (torch.autocast(device.type, enabled=False), None)
     if device.type == "cuda":
         torch.cuda.empty_cache()
@@ -54,8 +77,15 @@ def run_steps(model, batch, k: int, steps: int, device, amp: bool) -> tuple[list
     for _ in range(steps):
         t0 = time.perf_counter()
         with autocast:
-            parts = model.forward_pretrain(batch["images"], batch["input_ids"], batch["attention_mask"],
-                                           batch["masked_ids"], batch["masked_pos"], batch["masked_labels"], k)
+            parts = model.forward_pretrain(
+                batch["images"],
+                batch["input_ids"],
+                batch["attention_mask"],
+                batch["masked_ids"],
+                batch["masked_pos"],
+                batch["masked_labels"],
+                k,
+            )
         optimizer_step(sum(parts.values()), model, optimizer, scaler, grad_clip=1.0)
         if device.type == "cuda":
             torch.cuda.synchronize(device)
@@ -72,7 +102,9 @@ def main(argv=None) -> dict:
     ap.add_argument("--tokens", type=int, default=40, help="tokens per caption (max_tokens of the paper)")
     ap.add_argument("--steps", type=int, default=5, help="steps per mode, the first not timed")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    ap.add_argument("--tiny", action="store_true", help="a tiny model instead of the full size (CPU smoke test)")
+    ap.add_argument(
+        "--tiny", action="store_true", help="a tiny model instead of the full size (CPU smoke test)"
+    )
     ap.add_argument("--no-fp32", action="store_true", help="skip the fp32 comparison on CUDA")
     a = ap.parse_args(argv)
     if a.steps < 2:
@@ -83,22 +115,31 @@ def main(argv=None) -> dict:
     model = CCRKModel(cfg).to(device)
     batch = synthetic_batch(cfg, a.batch, a.k, a.tokens, device)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu"
-    print(f"device: {name}; torch {torch.__version__}; model {'tiny' if a.tiny else 'full size (paper, 224 px)'}, "
-          f"{sum(p.numel() for p in model.parameters()):,} parameters")
+    print(
+        f"device: {name}; torch {torch.__version__}; model {'tiny' if a.tiny else 'full size (paper, 224 px)'}, "
+        f"{sum(p.numel() for p in model.parameters()):,} parameters"
+    )
     print(f"batch: {a.batch} images x {a.k} captions x {a.tokens} tokens")
     modes = [("amp", True)] + ([("fp32", False)] if device.type == "cuda" and not a.no_fp32 else [])
     results = {}
     for mode, amp in modes:
         times, peak, parts = run_steps(model, batch, a.k, a.steps, device, amp)
         results[mode] = {"step_s": statistics.median(times), "peak_gib": peak, "losses": parts}
-        label = str(autocast_context(device)[0].fast_dtype).removeprefix("torch.") if amp and device.type == "cuda" \
+        label = (
+            str(autocast_context(device)[0].fast_dtype).removeprefix("torch.")
+            if amp and device.type == "cuda"
             else ("off (CPU)" if amp else "fp32")
-        print(f"{mode:>4}: AMP {label}; step {results[mode]['step_s'] * 1000:.0f} ms (median of {len(times)}); "
-              f"peak memory {peak:.2f} GiB; losses {parts}")
+        )
+        print(
+            f"{mode:>4}: AMP {label}; step {results[mode]['step_s'] * 1000:.0f} ms (median of {len(times)}); "
+            f"peak memory {peak:.2f} GiB; losses {parts}"
+        )
     if "fp32" in results:
         r = results
-        print(f"fp32 / AMP: step time {r['fp32']['step_s'] / r['amp']['step_s']:.2f}x, "
-              f"peak memory {r['fp32']['peak_gib'] / r['amp']['peak_gib']:.2f}x")
+        print(
+            f"fp32 / AMP: step time {r['fp32']['step_s'] / r['amp']['step_s']:.2f}x, "
+            f"peak memory {r['fp32']['peak_gib'] / r['amp']['peak_gib']:.2f}x"
+        )
     return results
 
 

@@ -31,7 +31,9 @@ def _cli(args: list[str], workdir: Path) -> tuple[float, float]:
     """(wall, CPU) seconds of `snakemake ARGS` in a fresh process; CPU = user + sys of the process and its children."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
-    out = subprocess.run([sys.executable, "-m", "snakemake", *args], cwd=workdir, capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "snakemake", *args], cwd=workdir, capture_output=True, text=True
+    )
     wall = time.perf_counter() - t0
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if out.returncode:
@@ -46,15 +48,21 @@ def _median_cli(args, workdir, repeats) -> tuple[float, float]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("targets", nargs="*", default=["all", "tables"],
-                    help="default: all (the default target) and tables (every enabled protocol's table)")
+    ap.add_argument(
+        "targets",
+        nargs="*",
+        default=["all", "tables"],
+        help="default: all (the default target) and tables (every enabled protocol's table)",
+    )
     ap.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="ccrk-paper-dryrun-"))
     paper = paper_configfiles()
     demo = [REPO / "config" / "config.yaml"]
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-          f"load average {os.getloadavg()[0]:.1f}")
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"load average {os.getloadavg()[0]:.1f}"
+    )
 
     rows = {}
     write_paper_inputs(work, merged_config(paper))
@@ -74,12 +82,17 @@ def main() -> None:
     version = _median_cli(["--version"], work, args.repeats)
     paper_cli = _median_cli([*common, "--configfile", *map(str, paper)], work, args.repeats)
     demo_cli = _median_cli([*common, "--configfile", *map(str, demo)], work, args.repeats)
-    for name, (wall, cpu) in (("snakemake --version", version), ("dry-run, paper", paper_cli),
-                              ("dry-run, demo", demo_cli)):
+    for name, (wall, cpu) in (
+        ("snakemake --version", version),
+        ("dry-run, paper", paper_cli),
+        ("dry-run, demo", demo_cli),
+    ):
         print(f"fresh process, {name}: wall {wall:.2f} s, CPU {cpu:.2f} s")
     verdict = "under" if paper_cli[0] < 5 else "OVER"
-    print(f"paper DAG dry-run as a user runs it: {paper_cli[0]:.2f} s wall ({paper_cli[1]:.2f} s CPU), {verdict} "
-          f"the 5 s target; a wall time far above the CPU time means a busy host")
+    print(
+        f"paper DAG dry-run as a user runs it: {paper_cli[0]:.2f} s wall ({paper_cli[1]:.2f} s CPU), {verdict} "
+        f"the 5 s target; a wall time far above the CPU time means a busy host"
+    )
 
 
 if __name__ == "__main__":

@@ -47,8 +47,13 @@ def pipeline(translator, corpus: Path, out: Path, batch_size: int) -> tuple[floa
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--captions", type=int, default=256)
-    ap.add_argument("--threads", type=int, default=1, help="torch and CTranslate2 threads (on a shared 2-core "
-                    "machine, 2 OpenMP threads spin on each other: 1 was 4x faster for transformers)")
+    ap.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch and CTranslate2 threads (on a shared 2-core "
+        "machine, 2 OpenMP threads spin on each other: 1 was 4x faster for transformers)",
+    )
     ap.add_argument("--batch-size", type=int, default=64, help="the pipeline rows' batch size")
     ap.add_argument("--max-output-tokens", type=int, default=32)
     ap.add_argument("--device", default="cpu", help="cuda: the same rows on a GPU")
@@ -61,26 +66,48 @@ def main() -> int:
     captions = demo_captions(args.captions, ["en"], seed=1)
     corpus = work / "given.jsonl"
     write_jsonl(corpus, ({"caption": {"en": c}} for c in captions))
-    model = build_random_m2m100(work / "m2m", demo_captions(600), vocab_size=900, d_model=512, layers=6, heads=8,
-                                ffn_dim=2048)
+    model = build_random_m2m100(
+        work / "m2m", demo_captions(600), vocab_size=900, d_model=512, layers=6, heads=8, ffn_dim=2048
+    )
     common = {"beam_size": 1, "max_output_tokens": args.max_output_tokens, "device": args.device}
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, {args.threads} threads;"
-          f" device {args.device}")
-    print(f"model: M2M-100, {n_parameters(model) / 1e6:.1f}M parameters (random weights); {len(captions)} captions, "
-          f"{len(set(captions))} distinct; greedy, at most {args.max_output_tokens} output tokens; en -> es")
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, {args.threads} threads;"
+        f" device {args.device}"
+    )
+    print(
+        f"model: M2M-100, {n_parameters(model) / 1e6:.1f}M parameters (random weights); {len(captions)} captions, "
+        f"{len(set(captions))} distinct; greedy, at most {args.max_output_tokens} output tokens; en -> es"
+    )
 
     easynmt = build_translator("easynmt", str(model), batch_size=16, **common)
     start = time.perf_counter()
-    paper = easynmt.model.translate(captions, source_lang="en", target_lang="es", batch_size=16, beam_size=1,
-                                    perform_sentence_splitting=False, max_new_tokens=args.max_output_tokens)
+    paper = easynmt.model.translate(
+        captions,
+        source_lang="en",
+        target_lang="es",
+        batch_size=16,
+        beam_size=1,
+        perform_sentence_splitting=False,
+        max_new_tokens=args.max_output_tokens,
+    )
     rows = {"easynmt (paper, batch 16)": (time.perf_counter() - start, dict(enumerate(paper, start=1)))}
-    for name, backend, extra in (("pipeline transformers", "transformers", {}),
-                                 ("pipeline ctranslate2 float32", "ctranslate2", {"compute_type": "float32"}),
-                                 ("pipeline ctranslate2 int8", "ctranslate2", {"compute_type": "int8"})):
-        translator = build_translator(backend, str(model), batch_size=args.batch_size, threads=args.threads,
-                                      converted_dir=work / "ct2", **common, **extra)
-        rows[name] = pipeline(translator, corpus, work / f"{backend}-{extra.get('compute_type', '')}.jsonl",
-                              args.batch_size)
+    for name, backend, extra in (
+        ("pipeline transformers", "transformers", {}),
+        ("pipeline ctranslate2 float32", "ctranslate2", {"compute_type": "float32"}),
+        ("pipeline ctranslate2 int8", "ctranslate2", {"compute_type": "int8"}),
+    ):
+        translator = build_translator(
+            backend,
+            str(model),
+            batch_size=args.batch_size,
+            threads=args.threads,
+            converted_dir=work / "ct2",
+            **common,
+            **extra,
+        )
+        rows[name] = pipeline(
+            translator, corpus, work / f"{backend}-{extra.get('compute_type', '')}.jsonl", args.batch_size
+        )
 
     base_s, reference = rows["easynmt (paper, batch 16)"]
     hf = rows["pipeline transformers"][1]
@@ -88,12 +115,18 @@ def main() -> int:
     print(f"|{'-' * 32}|-------------|-----------|---------------------------|")
     for name, (seconds, out) in rows.items():
         same = sum(out[i] == hf[i] for i in hf)
-        print(f"| {name:<30} | {len(captions) / seconds:11.1f} | {base_s / seconds:8.2f}x | {same:>10}/{len(hf)} |")
+        print(
+            f"| {name:<30} | {len(captions) / seconds:11.1f} | {base_s / seconds:8.2f}x | {same:>10}/{len(hf)} |"
+        )
     fp32, int8 = rows["pipeline ctranslate2 float32"][1], rows["pipeline ctranslate2 int8"][1]
     agree = translation_scores({"es": [(int8[i], fp32[i]) for i in fp32]})
-    print(f"\nint8 vs float32 (CTranslate2): {sum(int8[i] == fp32[i] for i in fp32)}/{len(fp32)} identical, "
-          f"chrF of int8 against float32 outputs {agree.get('es_chrf', 0):.1f}")
-    print(f"EasyNMT (paper) vs transformers reference: {sum(reference[i] == hf[i] for i in hf)}/{len(hf)} identical")
+    print(
+        f"\nint8 vs float32 (CTranslate2): {sum(int8[i] == fp32[i] for i in fp32)}/{len(fp32)} identical, "
+        f"chrF of int8 against float32 outputs {agree.get('es_chrf', 0):.1f}"
+    )
+    print(
+        f"EasyNMT (paper) vs transformers reference: {sum(reference[i] == hf[i] for i in hf)}/{len(hf)} identical"
+    )
     return 0
 
 

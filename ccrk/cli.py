@@ -26,12 +26,30 @@ def _demo_data(a):
 def _translate(a):
     from ccrk.translate import build_translator, translate_shard
 
-    translator = build_translator(a.backend, a.model, batch_size=a.batch_size, beam_size=a.beam_size,
-                                  max_output_tokens=a.max_output_tokens, compute_type=a.compute_type,
-                                  device=a.device, threads=a.threads, converted_dir=a.converted)
-    translate_shard(a.captions, a.out, a.shard, a.shards, translator, a.source, a.targets.split(","),
-                    batch_size=a.batch_size, max_input_tokens=a.max_input_tokens, references=a.references,
-                    stats_path=a.stats)
+    translator = build_translator(
+        a.backend,
+        a.model,
+        batch_size=a.batch_size,
+        beam_size=a.beam_size,
+        max_output_tokens=a.max_output_tokens,
+        compute_type=a.compute_type,
+        device=a.device,
+        threads=a.threads,
+        converted_dir=a.converted,
+    )
+    translate_shard(
+        a.captions,
+        a.out,
+        a.shard,
+        a.shards,
+        translator,
+        a.source,
+        a.targets.split(","),
+        batch_size=a.batch_size,
+        max_input_tokens=a.max_input_tokens,
+        references=a.references,
+        stats_path=a.stats,
+    )
 
 
 def _check_translation_model(a):
@@ -45,8 +63,16 @@ def _corpus(a):
     from ccrk.data.corpus import build_corpus
     from ccrk.data.manifest import CorpusImages
 
-    build_corpus(a.given, a.translations, a.out, a.languages.split(","), a.report, a.max_images, a.seed,
-                 CorpusImages(a.manifests, a.image_root, a.missing_images))
+    build_corpus(
+        a.given,
+        a.translations,
+        a.out,
+        a.languages.split(","),
+        a.report,
+        a.max_images,
+        a.seed,
+        CorpusImages(a.manifests, a.image_root, a.missing_images),
+    )
 
 
 def _tokenizer(a):
@@ -63,8 +89,17 @@ def _pretrain(a):
     cfg = _config(a.config)
     train = {**cfg.get("pretrain", {}), "languages": cfg["languages"]["pretrain"]}
     # call_here joins the process group when started by `torchrun --nproc-per-node=N -m ccrk pretrain ...`
-    call_here(run_pretraining, (a.corpus, a.image_root, a.tokenizer, a.out, cfg["model"],
-                                from_dict(PretrainConfig, train, "pretrain")))
+    call_here(
+        run_pretraining,
+        (
+            a.corpus,
+            a.image_root,
+            a.tokenizer,
+            a.out,
+            cfg["model"],
+            from_dict(PretrainConfig, train, "pretrain"),
+        ),
+    )
 
 
 def _finetune(a):
@@ -73,10 +108,19 @@ def _finetune(a):
     from ccrk.launch import call_here
 
     cfg = _config(a.config)
-    call_here(run_finetuning, (a.init, a.tokenizer, a.train, a.valid, a.out,
-                               from_dict(FinetuneConfig, cfg.get("finetune"), "finetune"),
-                               from_dict(EvalConfig, cfg.get("evaluate"), "evaluate")),
-              {"fmt": a.format, "roots": _roots(a), "selection": a.selection, "log_path": a.summary})
+    call_here(
+        run_finetuning,
+        (
+            a.init,
+            a.tokenizer,
+            a.train,
+            a.valid,
+            a.out,
+            from_dict(FinetuneConfig, cfg.get("finetune"), "finetune"),
+            from_dict(EvalConfig, cfg.get("evaluate"), "evaluate"),
+        ),
+        {"fmt": a.format, "roots": _roots(a), "selection": a.selection, "log_path": a.summary},
+    )
 
 
 def _roots(a):
@@ -90,10 +134,19 @@ def _evaluate(a):
     from ccrk.evaluate import evaluate_test_files
     from ccrk.train import default_device
 
-    evaluate_test_files(a.model, a.tokenizer, {"test": a.test}, {"test": (a.ranks, a.metrics)},
-                        from_dict(EvalConfig, _config(a.config).get("evaluate"), "evaluate"), fmt=a.format,
-                        roots=_roots(a), folds={"test": a.folds}, device=default_device(),
-                        image_res=a.image_res, window_size=a.window_size)
+    evaluate_test_files(
+        a.model,
+        a.tokenizer,
+        {"test": a.test},
+        {"test": (a.ranks, a.metrics)},
+        from_dict(EvalConfig, _config(a.config).get("evaluate"), "evaluate"),
+        fmt=a.format,
+        roots=_roots(a),
+        folds={"test": a.folds},
+        device=default_device(),
+        image_res=a.image_res,
+        window_size=a.window_size,
+    )
 
 
 def _checkpoint(a):
@@ -102,8 +155,10 @@ def _checkpoint(a):
     if a.direction == "to-ccrk":
         cfg = to_ccrk_file(a.src, a.dst, a.image_res, a.window_size).cfg
         v, t = cfg.vision, cfg.text
-        print(f"{a.dst}: all keys matched; Swin {v.image_res} px / window {v.window_size}, "
-              f"{t.num_text_layers}+{t.num_fusion_layers} text layers of {t.hidden_size}, vocabulary {t.vocab_size}")
+        print(
+            f"{a.dst}: all keys matched; Swin {v.image_res} px / window {v.window_size}, "
+            f"{t.num_text_layers}+{t.num_fusion_layers} text layers of {t.hidden_size}, vocabulary {t.vocab_size}"
+        )
     else:
         print(f"{a.dst}: {len(to_original_file(a.src, a.dst, a.finetuned))} tensors in the original layout")
 
@@ -133,15 +188,23 @@ def _chart(a):
 
 
 def _data_args(s) -> None:
-    s.add_argument("--format", default="iglue", choices=["iglue", "wit", "json"],
-                   help="iglue: xFlickr&CO/Flickr30K jsonl; wit: WIT jsonl; json: Multi30K/MSCOCO (SPEC 5.4)")
+    s.add_argument(
+        "--format",
+        default="iglue",
+        choices=["iglue", "wit", "json"],
+        help="iglue: xFlickr&CO/Flickr30K jsonl; wit: WIT jsonl; json: Multi30K/MSCOCO (SPEC 5.4)",
+    )
     s.add_argument("--flickr-images", default="", help="iglue: Flickr30K image folder")
     s.add_argument("--coco-images", default="", help="iglue: COCO val2014 image folder")
-    s.add_argument("--image-root", default="", help="json/wit: what `image`/`image_path` values are relative to")
+    s.add_argument(
+        "--image-root", default="", help="json/wit: what `image`/`image_path` values are relative to"
+    )
 
 
 def _resolution_args(s):
-    s.add_argument("--image-res", type=int, help="load at this image size (e.g. 384); default: the checkpoint's")
+    s.add_argument(
+        "--image-res", type=int, help="load at this image size (e.g. 384); default: the checkpoint's"
+    )
     s.add_argument("--window-size", type=int, help="Swin window (e.g. 12); tables are resampled")
 
 
@@ -162,8 +225,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True)
     s.add_argument("--shard", type=int, default=0)
     s.add_argument("--shards", type=int, default=1)
-    s.add_argument("--backend", default="easynmt", choices=["lexicon", "easynmt", "transformers", "ctranslate2"])
-    s.add_argument("--model", default="m2m_100_1.2B", help="M2M-100 directory (EasyNMT: or name), or the demo lexicon")
+    s.add_argument(
+        "--backend", default="easynmt", choices=["lexicon", "easynmt", "transformers", "ctranslate2"]
+    )
+    s.add_argument(
+        "--model", default="m2m_100_1.2B", help="M2M-100 directory (EasyNMT: or name), or the demo lexicon"
+    )
     s.add_argument("--converted", help="ctranslate2: converted model directory (made there when missing)")
     s.add_argument("--source", default="en")
     s.add_argument("--targets", default="id,es,ru,tr")
@@ -176,21 +243,36 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--max-output-tokens", type=int, default=256)
     s.add_argument("--references", help="target-language captions, line-aligned: chrF/BLEU in the stats")
     s.add_argument("--stats", help="JSON file for the shard's counts and scores")
-    s = cmd("check-translation-model", _check_translation_model,
-            "validate an M2M-100 directory before a long translation run")
+    s = cmd(
+        "check-translation-model",
+        _check_translation_model,
+        "validate an M2M-100 directory before a long translation run",
+    )
     s.add_argument("model")
-    s = cmd("build-corpus", _corpus, "merge given and translated captions into corpus parts (rule pretrain_corpus)")
+    s = cmd(
+        "build-corpus",
+        _corpus,
+        "merge given and translated captions into corpus parts (rule pretrain_corpus)",
+    )
     s.add_argument("--given", required=True)
-    s.add_argument("--translations", nargs="*", default=[], help="translation shards (none: every language given)")
+    s.add_argument(
+        "--translations", nargs="*", default=[], help="translation shards (none: every language given)"
+    )
     s.add_argument("--out", nargs="+", required=True, help="corpus part files to write")
     s.add_argument("--languages", default="zh,en,de,fr,ja,cs,id,es,ru,tr")
     s.add_argument("--report")
-    s.add_argument("--max-images", type=int, help="keep a seeded random sample of this many images (CCRK's 1M)")
+    s.add_argument(
+        "--max-images", type=int, help="keep a seeded random sample of this many images (CCRK's 1M)"
+    )
     s.add_argument("--seed", type=int, default=0, help="seed of the --max-images sample")
-    s.add_argument("--manifests", nargs="*", default=[], help="download manifests resolving the `url` of given lines")
+    s.add_argument(
+        "--manifests", nargs="*", default=[], help="download manifests resolving the `url` of given lines"
+    )
     s.add_argument("--image-root", help="check that every image exists under it (data.pretrain_images)")
     s.add_argument("--missing-images", default="fail", choices=["fail", "skip"])
-    s = cmd("train-tokenizer", _tokenizer, "build an XLM-R-style unigram tokenizer on the corpus (rule tokenizer)")
+    s = cmd(
+        "train-tokenizer", _tokenizer, "build an XLM-R-style unigram tokenizer on the corpus (rule tokenizer)"
+    )
     s.add_argument("--corpus", nargs="+", required=True)
     s.add_argument("--out", required=True)
     s.add_argument("--vocab-size", type=int, default=1000)
@@ -207,23 +289,32 @@ def build_parser() -> argparse.ArgumentParser:
         s.add_argument(f"--{name}", required=True)
     s.add_argument("--train", nargs="+", required=True, help="training files (several: e.g. every language)")
     s.add_argument("--valid", nargs="+", required=True, help="files whose summed r_mean picks the best epoch")
-    s.add_argument("--selection", default="validation", choices=["validation", "test_as_original"],
-                   help="what --valid holds (recorded in the summary)")
+    s.add_argument(
+        "--selection",
+        default="validation",
+        choices=["validation", "test_as_original"],
+        help="what --valid holds (recorded in the summary)",
+    )
     _data_args(s)
     s.add_argument("--summary")
     s = cmd("evaluate", _evaluate, "rank one test file: ranks CSV and metrics JSON (rule evaluate_*)")
     s.add_argument("--config", default="config/config.yaml", help="YAML with evaluate")
     for name in ("model", "tokenizer", "test", "ranks", "metrics"):
         s.add_argument(f"--{name}", required=True)
-    s.add_argument("--folds", type=int, default=1, help="contiguous folds of the test set, averaged (MSCOCO: 5)")
+    s.add_argument(
+        "--folds", type=int, default=1, help="contiguous folds of the test set, averaged (MSCOCO: 5)"
+    )
     _resolution_args(s)
     _data_args(s)
     s = cmd("checkpoint", _checkpoint, "convert a released CCRK/CCLM checkpoint to ccrk's format, or back")
     s.add_argument("direction", choices=["to-ccrk", "to-original"])
     s.add_argument("src", help="ccrk_3m_10lan_epoch_29.th, a CCLM checkpoint, or a ccrk model.pt")
     s.add_argument("dst")
-    s.add_argument("--finetuned", action="store_true",
-                   help="to-original: RetrievalModel's layout (text_encoder.X, no MLM head)")
+    s.add_argument(
+        "--finetuned",
+        action="store_true",
+        help="to-original: RetrievalModel's layout (text_encoder.X, no MLM head)",
+    )
     _resolution_args(s)
     s = cmd("table", _table, "per-language table with the non-English average (rule retrieval_table)")
     s.add_argument("metrics", nargs="+", metavar="LANG=METRICS_JSON")
@@ -235,7 +326,9 @@ def build_parser() -> argparse.ArgumentParser:
     s = cmd("chart", _chart, "bar chart of IR/TR R@1 per language with published baselines (rule chart)")
     s.add_argument("table", help="a results table CSV")
     s.add_argument("--out", required=True, help="PNG to write")
-    s.add_argument("--published", default="", help="published rows to draw: xflickrco, xflickrco_fewshot or wit")
+    s.add_argument(
+        "--published", default="", help="published rows to draw: xflickrco, xflickrco_fewshot or wit"
+    )
     s.add_argument("--title", default="")
     from ccrk.data.commands import add_data_commands
 

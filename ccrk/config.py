@@ -38,21 +38,38 @@ class LossWeights:
 
 @dataclass
 class PretrainConfig:
-    languages: tuple[str, ...] = ("zh", "en", "de", "fr", "ja", "cs", "id", "es", "ru", "tr")  # K captions per image
+    languages: tuple[str, ...] = (
+        "zh",
+        "en",
+        "de",
+        "fr",
+        "ja",
+        "cs",
+        "id",
+        "es",
+        "ru",
+        "tr",
+    )  # K captions per image
     batch_size: int = 64  # images per GPU; each brings K captions
     epochs: int = 30
     lr: float = 1e-4
     lr_mult: float = 2.0  # newly initialised parameters learn twice as fast
-    epoch_size: int | None = None  # images per epoch for the schedule (CCRK 2m: 996964); None: the corpus size
+    epoch_size: int | None = (
+        None  # images per epoch for the schedule (CCRK 2m: 996964); None: the corpus size
+    )
     weight_decay: float = 0.01
     warmup: float = 0.03006253006253006  # fraction of all steps (< 1) or steps (>= 1): 2500 / (2772 x 30)
     grad_clip: float = 1.0
     max_tokens: int = 40  # tokens per caption, <s> and </s> included
     max_words: int = 40  # pre_caption word cut
     caption_num: int = 0  # 0: all K languages (CCRK); c > 0: c random languages per image (1 = CCLM-style)
-    sample_type: int = 1  # hard-positive language sampler: 0 uniform, 1 inverse probability, 2 inverse similarity
+    sample_type: int = (
+        1  # hard-positive language sampler: 0 uniform, 1 inverse probability, 2 inverse similarity
+    )
     divisor: float | None = None  # 1-to-K loss divisor: None = K (the code), negative = none
-    itm_hard_negatives: bool = True  # False: uniform ITM negatives (an ITM trained from scratch needs easy ones first)
+    itm_hard_negatives: bool = (
+        True  # False: uniform ITM negatives (an ITM trained from scratch needs easy ones first)
+    )
     loss_weights: LossWeights = field(default_factory=LossWeights)  # the logged losses are the weighted ones
     masking: MaskingConfig = field(default_factory=MaskingConfig)
     augment: ImageAugConfig = field(default_factory=lambda: ImageAugConfig(crop_scale_min=0.2))
@@ -60,7 +77,9 @@ class PretrainConfig:
     save_every: int = 10000  # optimizer steps between resumable checkpoints
     num_workers: int = 4  # DataLoader workers per process
     gather_grad: str = "local"  # DDP all-gather backward: "local" as the original, "full" = one big process
-    checkpoint: str = ""  # a released checkpoint used instead of pretraining (rules/common.smk pretrained_model)
+    checkpoint: str = (
+        ""  # a released checkpoint used instead of pretraining (rules/common.smk pretrained_model)
+    )
 
 
 @dataclass
@@ -76,7 +95,9 @@ class FinetuneConfig:
     start_eval: int = 7  # first epoch (0-based) evaluated on the validation set for model selection
     eval_every: int = 1  # then every this many epochs, and the last epoch (few-shot: 10)
     image_res: int | None = None  # fine-tuning resolution (paper: 384); None: the pretrained model's
-    window_size: int | None = None  # Swin window (paper: 12); tables resampled on load; None: the pretrained model's
+    window_size: int | None = (
+        None  # Swin window (paper: 12); tables resampled on load; None: the pretrained model's
+    )
     itm_hard_negatives: bool = True  # False: uniform ITM negatives (as pretraining's key)
     augment: ImageAugConfig = field(default_factory=ImageAugConfig)
     seed: int = 42

@@ -53,7 +53,9 @@ def rendezvous_environ(environ=None) -> dict[str, str]:
     env = os.environ if environ is None else environ
     out = {}
     if "MASTER_ADDR" not in env:
-        nodelist = env.get("SLURM_STEP_NODELIST") or env.get("SLURM_JOB_NODELIST") or env.get("SLURM_NODELIST")
+        nodelist = (
+            env.get("SLURM_STEP_NODELIST") or env.get("SLURM_JOB_NODELIST") or env.get("SLURM_NODELIST")
+        )
         out["MASTER_ADDR"] = first_host(nodelist) if nodelist else "127.0.0.1"
     if "MASTER_PORT" not in env:
         out["MASTER_PORT"] = str(20000 + int(env.get("SLURM_JOB_ID", "0")) % 20000)
@@ -67,7 +69,9 @@ def device_for(env: DistEnv) -> torch.device:
     return torch.device("cuda", env.local_rank if torch.cuda.device_count() > 1 else 0)
 
 
-def init_distributed(env: DistEnv | None = None, backend: str | None = None, timeout_min: int = 60) -> torch.device:
+def init_distributed(
+    env: DistEnv | None = None, backend: str | None = None, timeout_min: int = 60
+) -> torch.device:
     """Join the process group the environment describes (nothing to join in one process); returns the device."""
     env = env or dist_env_from_environ()
     device = device_for(env)
@@ -75,8 +79,12 @@ def init_distributed(env: DistEnv | None = None, backend: str | None = None, tim
         torch.cuda.set_device(device)
     if env.world_size > 1 and not is_distributed():
         os.environ.update(rendezvous_environ())
-        dist.init_process_group(backend or ("nccl" if device.type == "cuda" else "gloo"), rank=env.rank,
-                                world_size=env.world_size, timeout=datetime.timedelta(minutes=timeout_min))
+        dist.init_process_group(
+            backend or ("nccl" if device.type == "cuda" else "gloo"),
+            rank=env.rank,
+            world_size=env.world_size,
+            timeout=datetime.timedelta(minutes=timeout_min),
+        )
     return device
 
 

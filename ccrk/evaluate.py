@@ -18,11 +18,21 @@ from ccrk.tokenizer import load_tokenizer
 log = logging.getLogger("ccrk.evaluate")
 
 
-def evaluate_test_files(model_path, tokenizer_dir, test_files: dict[str, str], outputs: dict[str, tuple[str, str]],
-                        cfg: EvalConfig, *, fmt: str = "iglue", roots: ImageRoots = ImageRoots(),
-                        folds: dict[str, int] | None = None, device: str = "cpu",
-                        extra: dict | None = None, image_res: int | None = None,
-                        window_size: int | None = None) -> dict[str, dict]:
+def evaluate_test_files(
+    model_path,
+    tokenizer_dir,
+    test_files: dict[str, str],
+    outputs: dict[str, tuple[str, str]],
+    cfg: EvalConfig,
+    *,
+    fmt: str = "iglue",
+    roots: ImageRoots = ImageRoots(),
+    folds: dict[str, int] | None = None,
+    device: str = "cpu",
+    extra: dict | None = None,
+    image_res: int | None = None,
+    window_size: int | None = None,
+) -> dict[str, dict]:
     """Rank each language's test file; images are encoded once per distinct image list, texts once per file.
 
     Writes, per language, `index,ir_rank,tr_rank` (0-based, one row per image; `fold` added for k-fold
@@ -45,15 +55,28 @@ def evaluate_test_files(model_path, tokenizer_dir, test_files: dict[str, str], o
             image_cache[key] = encode_images(model, data.image_paths, transform, cfg.batch_size, dev)
         txt = encode_texts(model, tok, data.texts, cfg.batch_size, cfg.max_tokens, cfg.max_words, dev)
         n_folds = (folds or {}).get(lang, 1)
-        ir, tr, metrics, fold_of = rank_in_folds(model, image_cache[key], txt, data.txt2img, data.img2txt, n_folds,
-                                                 cfg)
+        ir, tr, metrics, fold_of = rank_in_folds(
+            model, image_cache[key], txt, data.txt2img, data.img2txt, n_folds, cfg
+        )
         ranks_out, metrics_out = outputs[lang]
         write_ranks(ranks_out, ir, tr, data.img2txt, fold_of)
-        results[lang] = {**(extra or {}), "lang": lang, **metrics, "test_file": str(test_file),
-                         "dropped": [{"line": line, "reason": reason} for line, reason in data.dropped]}
+        results[lang] = {
+            **(extra or {}),
+            "lang": lang,
+            **metrics,
+            "test_file": str(test_file),
+            "dropped": [{"line": line, "reason": reason} for line, reason in data.dropped],
+        }
         write_json(metrics_out, results[lang])
-        log.info("%s: IR@1 %.2f TR@1 %.2f r_mean %.2f (ITC only: IR@1 %.2f TR@1 %.2f)", test_file, metrics["ir_r1"],
-                 metrics["tr_r1"], metrics["r_mean"], metrics["itc_ir_r1"], metrics["itc_tr_r1"])
+        log.info(
+            "%s: IR@1 %.2f TR@1 %.2f r_mean %.2f (ITC only: IR@1 %.2f TR@1 %.2f)",
+            test_file,
+            metrics["ir_r1"],
+            metrics["tr_r1"],
+            metrics["r_mean"],
+            metrics["itc_ir_r1"],
+            metrics["itc_tr_r1"],
+        )
     return results
 
 
@@ -69,21 +92,37 @@ def rank_in_folds(model, images, texts, txt2img, img2txt, n_folds: int, cfg: Eva
     for f, rows in enumerate(fold_slices(len(img2txt), n_folds)):
         text_ids = [t for i in rows for t in img2txt[i]]
         local = {t: j for j, t in enumerate(text_ids)}
-        r = rank_features(model, subset(images, list(rows)), subset(texts, text_ids),
-                          [txt2img[t] - rows.start for t in text_ids], [[local[t] for t in img2txt[i]] for i in rows],
-                          cfg.k_test, cfg.fusion_batch_size)
+        r = rank_features(
+            model,
+            subset(images, list(rows)),
+            subset(texts, text_ids),
+            [txt2img[t] - rows.start for t in text_ids],
+            [[local[t] for t in img2txt[i]] for i in rows],
+            cfg.k_test,
+            cfg.fusion_batch_size,
+        )
         ir[text_ids], tr[list(rows)], fold_of[list(rows)] = r.ir_ranks, r.tr_ranks, f
         per_fold.append(r.metrics)
-    metrics = {**mean_metrics(per_fold), "n_images": len(img2txt), "n_texts": len(txt2img), "k_test": cfg.k_test,
-               "folds": per_fold}
+    metrics = {
+        **mean_metrics(per_fold),
+        "n_images": len(img2txt),
+        "n_texts": len(txt2img),
+        "k_test": cfg.k_test,
+        "folds": per_fold,
+    }
     return ir, tr, metrics, fold_of
 
 
 def write_ranks(path, ir_ranks, tr_ranks, img2txt, fold_of=None) -> None:
     """One row per image: its caption's rank of the image (the best, if several) and its own TR rank."""
     ir_by_image = [min((int(ir_ranks[t]) for t in texts), default=None) for texts in img2txt]
-    ranks = pd.DataFrame({"index": range(len(img2txt)), "ir_rank": pd.array(ir_by_image, dtype="Int64"),
-                          "tr_rank": pd.array([None if x < 0 else int(x) for x in tr_ranks], dtype="Int64")})
+    ranks = pd.DataFrame(
+        {
+            "index": range(len(img2txt)),
+            "ir_rank": pd.array(ir_by_image, dtype="Int64"),
+            "tr_rank": pd.array([None if x < 0 else int(x) for x in tr_ranks], dtype="Int64"),
+        }
+    )
     if fold_of is not None:
         ranks["fold"] = fold_of
     with atomic_path(path) as tmp:

@@ -32,10 +32,22 @@ def is_eval_epoch(epoch: int, cfg: FinetuneConfig) -> bool:
     return epoch >= cfg.start_eval and ((epoch - cfg.start_eval) % cfg.eval_every == 0 or last)
 
 
-def run_finetuning(init_checkpoint, tokenizer_dir, train_files, select_files, out_path, cfg: FinetuneConfig,
-                   eval_cfg: EvalConfig, *, fmt: str = "iglue", select_fmt: str | None = None,
-                   roots: ImageRoots = ImageRoots(), selection: str = "validation", log_path=None,
-                   device: str = "cpu") -> dict:
+def run_finetuning(
+    init_checkpoint,
+    tokenizer_dir,
+    train_files,
+    select_files,
+    out_path,
+    cfg: FinetuneConfig,
+    eval_cfg: EvalConfig,
+    *,
+    fmt: str = "iglue",
+    select_fmt: str | None = None,
+    roots: ImageRoots = ImageRoots(),
+    selection: str = "validation",
+    log_path=None,
+    device: str = "cpu",
+) -> dict:
     """Fine-tune on `train_files` (one or several, e.g. every language); `out_path` gets the best epoch.
 
     Epochs are scored (see `is_eval_epoch`) by the summed `r_mean` over `select_files`, which are
@@ -47,12 +59,16 @@ def run_finetuning(init_checkpoint, tokenizer_dir, train_files, select_files, ou
     select_files = [select_files] if isinstance(select_files, (str, Path)) else list(select_files)
     set_seed(cfg.seed)
     tok = load_tokenizer(tokenizer_dir)
-    model = load_model(init_checkpoint, cfg.image_res, cfg.window_size).to(device)  # Swin tables resampled if needed
+    model = load_model(init_checkpoint, cfg.image_res, cfg.window_size).to(
+        device
+    )  # Swin tables resampled if needed
     items = load_train(train_files, fmt, roots)
     valid_sets = [load_eval(f, select_fmt or fmt, roots) for f in select_files]
     res = model.cfg.vision.image_res
     aug = cfg.augment
-    dataset = RetrievalTrainDataset(items, train_transform(res, aug.crop_scale_min, aug.hflip, aug.randaugment))
+    dataset = RetrievalTrainDataset(
+        items, train_transform(res, aug.crop_scale_min, aug.hflip, aug.randaugment)
+    )
     collate = RetrievalCollator(tok, cfg.max_tokens, cfg.max_words)
     n_steps = steps_per_epoch(len(dataset), cfg.batch_size)
     best_path = Path(str(out_path) + ".best")
@@ -63,10 +79,21 @@ def run_finetuning(init_checkpoint, tokenizer_dir, train_files, select_files, ou
         scores = {}
         transform = eval_transform(res)
         for path, valid in zip(select_files, valid_sets):
-            r = evaluate_retrieval(model, tok, valid.image_paths, valid.texts, valid.txt2img, valid.img2txt,
-                                   transform, k_test=eval_cfg.k_test, max_tokens=eval_cfg.max_tokens,
-                                   max_words=eval_cfg.max_words, device=torch.device(device),
-                                   batch_size=eval_cfg.batch_size, fusion_batch_size=eval_cfg.fusion_batch_size)
+            r = evaluate_retrieval(
+                model,
+                tok,
+                valid.image_paths,
+                valid.texts,
+                valid.txt2img,
+                valid.img2txt,
+                transform,
+                k_test=eval_cfg.k_test,
+                max_tokens=eval_cfg.max_tokens,
+                max_words=eval_cfg.max_words,
+                device=torch.device(device),
+                batch_size=eval_cfg.batch_size,
+                fusion_batch_size=eval_cfg.fusion_batch_size,
+            )
             scores[str(path)] = {k: r.metrics[k] for k in ("ir_r1", "tr_r1", "r_mean")}
         score = sum(m["r_mean"] for m in scores.values())
         entry = {"epoch": epoch, "step": state.step, "score": score, "files": scores}
@@ -78,34 +105,69 @@ def run_finetuning(init_checkpoint, tokenizer_dir, train_files, select_files, ou
                 save_checkpoint(best_path, model, epoch=epoch)
 
     def loss_fn(b):
-        return model.forward_finetune(b["images"], b["input_ids"], b["attention_mask"], b["idx"],
-                                      cfg.itm_hard_negatives)
+        return model.forward_finetune(
+            b["images"], b["input_ids"], b["attention_mask"], b["idx"], cfg.itm_hard_negatives
+        )
 
     def batches(epoch, start):
         return epoch_loader(dataset, cfg.batch_size, collate, cfg.seed, epoch, start, cfg.num_workers)
 
-    log.info("fine-tuning on %d captions of %d images from %s: %d epochs x %d steps; selection %s on %s",
-             len(items), len({i.image_idx for i in items}), [str(f) for f in train_files], cfg.epochs, n_steps,
-             selection, [str(f) for f in select_files])
-    optim = OptimConfig(lr=cfg.lr, weight_decay=cfg.weight_decay, lr_mult=1.0, warmup=cfg.warmup,
-                        grad_clip=cfg.grad_clip)
+    log.info(
+        "fine-tuning on %d captions of %d images from %s: %d epochs x %d steps; selection %s on %s",
+        len(items),
+        len({i.image_idx for i in items}),
+        [str(f) for f in train_files],
+        cfg.epochs,
+        n_steps,
+        selection,
+        [str(f) for f in select_files],
+    )
+    optim = OptimConfig(
+        lr=cfg.lr, weight_decay=cfg.weight_decay, lr_mult=1.0, warmup=cfg.warmup, grad_clip=cfg.grad_clip
+    )
     state_path = Path(str(out_path) + ".state")
     init_stat = Path(init_checkpoint).stat()
-    run_id = fingerprint(cfg, eval_cfg, str(init_checkpoint), init_stat.st_size, init_stat.st_mtime_ns, len(items),
-                         [str(f) for f in train_files], [str(f) for f in select_files], selection)
-    state = train_loop(model, loss_fn, batches, n_steps, cfg.epochs, optim, state_path, save_every=cfg.save_every,
-                       on_epoch_end=on_epoch_end, device=torch.device(device), run_id=run_id,
-                       gather_grad_mode=cfg.gather_grad)
+    run_id = fingerprint(
+        cfg,
+        eval_cfg,
+        str(init_checkpoint),
+        init_stat.st_size,
+        init_stat.st_mtime_ns,
+        len(items),
+        [str(f) for f in train_files],
+        [str(f) for f in select_files],
+        selection,
+    )
+    state = train_loop(
+        model,
+        loss_fn,
+        batches,
+        n_steps,
+        cfg.epochs,
+        optim,
+        state_path,
+        save_every=cfg.save_every,
+        on_epoch_end=on_epoch_end,
+        device=torch.device(device),
+        run_id=run_id,
+        gather_grad_mode=cfg.gather_grad,
+    )
     if is_main():  # the one process that writes
         if best_path.is_file():
             best_path.replace(out_path)
         else:  # no validation epoch configured: the last model is the result
             save_checkpoint(out_path, model, epoch=cfg.epochs - 1)
         state_path.unlink(missing_ok=True)
-    summary = {"steps": state.step, "best_epoch": state.extra.get("best_epoch"),
-               "best_score": state.extra.get("best_score"), "selection": selection, "init": str(init_checkpoint),
-               "train_files": [str(f) for f in train_files], "selection_files": [str(f) for f in select_files],
-               "history": state.extra.get("history", [])}
+    summary = {
+        "steps": state.step,
+        "best_epoch": state.extra.get("best_epoch"),
+        "best_score": state.extra.get("best_score"),
+        "selection": selection,
+        "init": str(init_checkpoint),
+        "train_files": [str(f) for f in train_files],
+        "selection_files": [str(f) for f in select_files],
+        "history": state.extra.get("history", []),
+    }
     if log_path and is_main():
         write_json(log_path, summary)
     return summary

@@ -20,8 +20,12 @@ def setup_logging(log_path: str | None = None, level=logging.INFO, mode: str = "
     handlers = [logging.StreamHandler(sys.stderr)]
     if log_path:
         handlers.append(logging.FileHandler(log_path, mode=mode, encoding="utf-8"))
-    logging.basicConfig(level=level, format=f"%(asctime)s {prefix}%(name)s %(levelname)s %(message)s",
-                        handlers=handlers, force=True)
+    logging.basicConfig(
+        level=level,
+        format=f"%(asctime)s {prefix}%(name)s %(levelname)s %(message)s",
+        handlers=handlers,
+        force=True,
+    )
 
 
 @contextlib.contextmanager

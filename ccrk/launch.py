@@ -54,14 +54,25 @@ def launch_command(resources: Mapping, spec_path) -> list[str] | None:
     if resources.get("mpi"):
         n = mpi_tasks(resources)
         launcher = shlex.split(str(resources["mpi"]))
-        extra = [f"--ntasks-per-node={resources['tasks_per_node']}"] if resources.get("tasks_per_node") else []
-        if Path(launcher[0]).name == "srun":  # one failed task ends the step (the others would wait in a collective)
+        extra = (
+            [f"--ntasks-per-node={resources['tasks_per_node']}"] if resources.get("tasks_per_node") else []
+        )
+        if (
+            Path(launcher[0]).name == "srun"
+        ):  # one failed task ends the step (the others would wait in a collective)
             extra.append("--kill-on-bad-exit=1")
         return [*launcher, "-n", str(n), *extra, *worker_command(spec_path)]
     n = gpus_requested(resources)
     if n > 1:
-        return [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nnodes=1",
-                f"--nproc-per-node={n}", *worker_command(spec_path)[1:]]
+        return [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nnodes=1",
+            f"--nproc-per-node={n}",
+            *worker_command(spec_path)[1:],
+        ]
     return None
 
 
@@ -71,8 +82,16 @@ def launched_processes(resources: Mapping) -> int:
     return max(1, gpus_requested(resources))
 
 
-def run(fn: Callable, args: tuple = (), kwargs: dict | None = None, resources: Mapping | None = None, *, spec_path,
-        log_path=None, threads: int = 1):
+def run(
+    fn: Callable,
+    args: tuple = (),
+    kwargs: dict | None = None,
+    resources: Mapping | None = None,
+    *,
+    spec_path,
+    log_path=None,
+    threads: int = 1,
+):
     """Call fn(*args, device=..., **kwargs) in the processes `resources` ask for; its result in one process.
 
     `spec_path` is where the pickled call waits for the workers (removed afterwards). The workers' rank 0
@@ -84,8 +103,13 @@ def run(fn: Callable, args: tuple = (), kwargs: dict | None = None, resources: M
         return call_here(fn, args, kwargs, threads)
     n = launched_processes(resources)
     per_process = threads if resources.get("mpi") else max(1, threads // n)  # srun tasks get their own CPUs
-    spec = {"fn": f"{fn.__module__}:{fn.__qualname__}", "args": tuple(args), "kwargs": kwargs,
-            "log_path": str(log_path or ""), "threads": per_process}
+    spec = {
+        "fn": f"{fn.__module__}:{fn.__qualname__}",
+        "args": tuple(args),
+        "kwargs": kwargs,
+        "log_path": str(log_path or ""),
+        "threads": per_process,
+    }
     with atomic_path(spec_path) as tmp:
         tmp.write_bytes(pickle.dumps(spec))
     log.info("starting %d processes: %s", n, shlex.join(cmd))
@@ -99,8 +123,15 @@ def run(fn: Callable, args: tuple = (), kwargs: dict | None = None, resources: M
 
 def run_in_job(smk, fn: Callable, *args, **kwargs):
     """A rule script's call of a training function, launched as the job's resources ask (see module doc)."""
-    return run(fn, _plain(args), _plain(kwargs), dict(smk.resources.items()), spec_path=f"{smk.output[0]}.launch",
-               log_path=smk.log[0] if smk.log else None, threads=smk.threads)
+    return run(
+        fn,
+        _plain(args),
+        _plain(kwargs),
+        dict(smk.resources.items()),
+        spec_path=f"{smk.output[0]}.launch",
+        log_path=smk.log[0] if smk.log else None,
+        threads=smk.threads,
+    )
 
 
 def _plain(x):

@@ -52,7 +52,10 @@ def image_text_contrastive_loss(
 
 
 def hard_negative_indices(
-    sim_i2t: torch.Tensor, sim_t2i: torch.Tensor, same_image: torch.Tensor, generator=None,
+    sim_i2t: torch.Tensor,
+    sim_t2i: torch.Tensor,
+    same_image: torch.Tensor,
+    generator=None,
     same_image_t2i: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """CCLM hard negatives (SPEC §3.4): one draw per direction over the whole batch, no loop over samples.
@@ -77,15 +80,22 @@ def sample_rows(weights: torch.Tensor, generator=None) -> torch.Tensor:
     are never drawn.
     """
     cdf = weights.cumsum(dim=1)
-    u = torch.rand(weights.shape[0], 1, generator=generator, dtype=cdf.dtype,
-                   device=generator.device if generator is not None else weights.device)
+    u = torch.rand(
+        weights.shape[0],
+        1,
+        generator=generator,
+        dtype=cdf.dtype,
+        device=generator.device if generator is not None else weights.device,
+    )
     picks = torch.searchsorted(cdf, u.to(cdf.device) * cdf[:, -1:], right=True).squeeze(1)
     return picks.clamp_(max=weights.shape[1] - 1)  # u * total rounding up to total
 
 
 def _checked(weights: torch.Tensor, row: str, col: str) -> torch.Tensor:
     if (weights.sum(dim=1) <= 0).any():
-        raise ValueError(f"a {row} has no possible negative {col}: the batch needs at least two distinct images")
+        raise ValueError(
+            f"a {row} has no possible negative {col}: the batch needs at least two distinct images"
+        )
     return weights
 
 
@@ -129,8 +139,9 @@ def one_to_k_hard_samples(
     own = torch.arange(b, device=sim_i2t.device)
     same_image = own.repeat_interleave(k).view(1, -1) == own.view(-1, 1)  # [B, B*K]
     neg_sim = sim_i2t if hard_negatives else torch.zeros_like(sim_i2t)  # equal weights: uniform draws
-    neg_text, neg_image = hard_negative_indices(neg_sim, neg_sim.t()[pos_text], same_image,
-                                                generator, same_image_t2i=same_image.t()[pos_text])
+    neg_text, neg_image = hard_negative_indices(
+        neg_sim, neg_sim.t()[pos_text], same_image, generator, same_image_t2i=same_image.t()[pos_text]
+    )
     return pos_text, neg_image, neg_text
 
 
@@ -143,8 +154,9 @@ def itm_loss(itm_logits: torch.Tensor, n_pos: int) -> torch.Tensor:
 
 def mlm_loss(token_logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """CE over the vocabulary at the masked positions; label -100 (padding) is ignored."""
-    return F.cross_entropy(token_logits.reshape(-1, token_logits.shape[-1]).float(), labels.reshape(-1),
-                           ignore_index=-100)
+    return F.cross_entropy(
+        token_logits.reshape(-1, token_logits.shape[-1]).float(), labels.reshape(-1), ignore_index=-100
+    )
 
 
 def weighted_losses(parts: dict[str, torch.Tensor], weights: dict[str, float]) -> dict[str, torch.Tensor]:

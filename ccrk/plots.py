@@ -18,12 +18,51 @@ from ccrk.io import atomic_path  # noqa: E402
 # recall, not R@1, so their charts show ccrk's bars only.
 PUBLISHED: dict[str, list[tuple[str, str, dict[str, float]]]] = {
     "xflickrco": [
-        ("UC2", "ir_r1", {"en": 37.40, "de": 28.60, "es": 15.95, "id": 14.60, "ja": 24.25, "ru": 20.00, "tr": 7.15,
-                          "zh": 31.60, "avg": 20.31}),
-        ("UC2", "tr_r1", {"en": 34.55, "de": 23.90, "es": 15.30, "id": 13.60, "ja": 22.40, "ru": 16.75, "tr": 6.95,
-                          "zh": 26.30, "avg": 17.89}),
-        ("xUNITER", "ir_r1", {"en": 38.45, "de": 14.55, "es": 16.10, "id": 16.50, "ja": 10.25, "ru": 15.90,
-                              "tr": 9.05, "zh": 15.95, "avg": 14.04}),
+        (
+            "UC2",
+            "ir_r1",
+            {
+                "en": 37.40,
+                "de": 28.60,
+                "es": 15.95,
+                "id": 14.60,
+                "ja": 24.25,
+                "ru": 20.00,
+                "tr": 7.15,
+                "zh": 31.60,
+                "avg": 20.31,
+            },
+        ),
+        (
+            "UC2",
+            "tr_r1",
+            {
+                "en": 34.55,
+                "de": 23.90,
+                "es": 15.30,
+                "id": 13.60,
+                "ja": 22.40,
+                "ru": 16.75,
+                "tr": 6.95,
+                "zh": 26.30,
+                "avg": 17.89,
+            },
+        ),
+        (
+            "xUNITER",
+            "ir_r1",
+            {
+                "en": 38.45,
+                "de": 14.55,
+                "es": 16.10,
+                "id": 16.50,
+                "ja": 10.25,
+                "ru": 15.90,
+                "tr": 9.05,
+                "zh": 15.95,
+                "avg": 14.04,
+            },
+        ),
         ("CCRK 3M 10 lang.", "ir_r1", {"avg": 73.30}),
         ("CCRK 3M 10 lang.", "tr_r1", {"avg": 72.64}),
     ],
@@ -45,12 +84,19 @@ DIRECTION = {"ir_r1": "IR", "tr_r1": "TR"}
 def chart_series(table: pd.DataFrame, published) -> list[dict]:
     """The bars of one chart: ccrk's IR and TR R@1 per language, then each published series (NaN = no bar)."""
     langs = list(table["lang"])
-    series = [{"label": f"ccrk {DIRECTION[col]}@1", "values": [float(v) for v in table[col]], "published": False}
-              for col in ("ir_r1", "tr_r1")]
+    series = [
+        {"label": f"ccrk {DIRECTION[col]}@1", "values": [float(v) for v in table[col]], "published": False}
+        for col in ("ir_r1", "tr_r1")
+    ]
     for name, col, values in published:
         if any(lang in values for lang in langs):
-            series.append({"label": f"{name} {DIRECTION[col]}@1 (published)", "published": True,
-                           "values": [values.get(lang, math.nan) for lang in langs]})
+            series.append(
+                {
+                    "label": f"{name} {DIRECTION[col]}@1 (published)",
+                    "published": True,
+                    "values": [values.get(lang, math.nan) for lang in langs],
+                }
+            )
     return series
 
 
@@ -65,8 +111,16 @@ def bar_chart(table_csv, out_png, published_key: str | None = None, title: str =
         width = 0.8 / len(series)
         for i, s in enumerate(series):
             xs = [x + (i - (len(series) - 1) / 2) * width for x in range(len(table))]
-            ax.bar(xs, s["values"], width, label=s["label"], hatch="//" if s["published"] else None,
-                   alpha=0.55 if s["published"] else 1.0, edgecolor="black", linewidth=0.4)
+            ax.bar(
+                xs,
+                s["values"],
+                width,
+                label=s["label"],
+                hatch="//" if s["published"] else None,
+                alpha=0.55 if s["published"] else 1.0,
+                edgecolor="black",
+                linewidth=0.4,
+            )
         ax.set_xticks(range(len(table)), list(table["lang"]))
         ax.set_ylabel("R@1 (%)")
         ax.set_title(f"{title} ({setting})" if setting is not None else title)

@@ -44,43 +44,85 @@ def pretrain_steps_per_epoch(corpus_size: int, batch_size: int, epoch_size: int 
         return full
     steps = math.ceil(epoch_size / (batch_size * world_size()))
     if steps > full:
-        raise ValueError(f"pretrain.epoch_size {epoch_size} needs {steps} batches of {batch_size} per rank; "
-                         f"the corpus ({corpus_size} images) has {full}")
+        raise ValueError(
+            f"pretrain.epoch_size {epoch_size} needs {steps} batches of {batch_size} per rank; "
+            f"the corpus ({corpus_size} images) has {full}"
+        )
     return steps
 
 
-def run_pretraining(corpus_paths, image_root, tokenizer_dir, out_path, model_cfg: dict, cfg: PretrainConfig,
-                    device: str = "cpu") -> dict:
+def run_pretraining(
+    corpus_paths,
+    image_root,
+    tokenizer_dir,
+    out_path,
+    model_cfg: dict,
+    cfg: PretrainConfig,
+    device: str = "cpu",
+) -> dict:
     """Pretrain from scratch (or resume `<out>.state`) and write the model checkpoint to `out_path`."""
     set_seed(cfg.seed)
     tok = load_tokenizer(tokenizer_dir)
     model = initial_model(tok, model_cfg).to(device)
     items = read_corpus(corpus_paths, list(cfg.languages))
     aug = cfg.augment
-    dataset = PretrainDataset(items, image_root, train_transform(
-        model.cfg.vision.image_res, aug.crop_scale_min, aug.hflip, aug.randaugment))
+    dataset = PretrainDataset(
+        items,
+        image_root,
+        train_transform(model.cfg.vision.image_res, aug.crop_scale_min, aug.hflip, aug.randaugment),
+    )
     collate = PretrainCollator(tok, cfg.max_tokens, cfg.max_words, cfg.masking, cfg.caption_num, cfg.seed)
     k = cfg.caption_num or len(cfg.languages)
     n_steps = pretrain_steps_per_epoch(len(dataset), cfg.batch_size, cfg.epoch_size)
-    log.info("pretraining on %d images x %d languages: %d epochs x %d steps, %.2fM parameters", len(items), k,
-             cfg.epochs, n_steps, sum(p.numel() for p in model.parameters()) / 1e6)
+    log.info(
+        "pretraining on %d images x %d languages: %d epochs x %d steps, %.2fM parameters",
+        len(items),
+        k,
+        cfg.epochs,
+        n_steps,
+        sum(p.numel() for p in model.parameters()) / 1e6,
+    )
 
     def loss_fn(b):
-        parts = model.forward_pretrain(b["images"], b["input_ids"], b["attention_mask"], b["masked_ids"],
-                                       b["masked_pos"], b["masked_labels"], k, cfg.sample_type, cfg.divisor,
-                                       cfg.itm_hard_negatives)
+        parts = model.forward_pretrain(
+            b["images"],
+            b["input_ids"],
+            b["attention_mask"],
+            b["masked_ids"],
+            b["masked_pos"],
+            b["masked_labels"],
+            k,
+            cfg.sample_type,
+            cfg.divisor,
+            cfg.itm_hard_negatives,
+        )
         return weighted_losses(parts, asdict(cfg.loss_weights))
 
     def batches(epoch, start):
         return epoch_loader(dataset, cfg.batch_size, collate, cfg.seed, epoch, start, cfg.num_workers)
 
-    optim = OptimConfig(lr=cfg.lr, weight_decay=cfg.weight_decay, lr_mult=cfg.lr_mult, warmup=cfg.warmup,
-                        grad_clip=cfg.grad_clip)
+    optim = OptimConfig(
+        lr=cfg.lr,
+        weight_decay=cfg.weight_decay,
+        lr_mult=cfg.lr_mult,
+        warmup=cfg.warmup,
+        grad_clip=cfg.grad_clip,
+    )
     state_path = Path(str(out_path) + ".state")
-    state = train_loop(model, loss_fn, batches, n_steps, cfg.epochs, optim, state_path,
-                       new_params=model.newly_initialised_parameters(), save_every=cfg.save_every,
-                       device=torch.device(device), gather_grad_mode=cfg.gather_grad,
-                       run_id=fingerprint(model.cfg.to_dict(), cfg, [str(p) for p in corpus_paths], len(items)))
+    state = train_loop(
+        model,
+        loss_fn,
+        batches,
+        n_steps,
+        cfg.epochs,
+        optim,
+        state_path,
+        new_params=model.newly_initialised_parameters(),
+        save_every=cfg.save_every,
+        device=torch.device(device),
+        gather_grad_mode=cfg.gather_grad,
+        run_id=fingerprint(model.cfg.to_dict(), cfg, [str(p) for p in corpus_paths], len(items)),
+    )
     if is_main():
         save_checkpoint(out_path, model, step=state.step)
         state_path.unlink(missing_ok=True)

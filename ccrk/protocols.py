@@ -18,9 +18,17 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass
 
-SETTINGS = {"xflickrco": ("zeroshot", "fewshot"), "wit": ("zeroshot",), "multi30k": ("en", "single", "all"),
-            "mscoco": ("en", "single", "all")}
-PER_LANGUAGE = {("xflickrco", "fewshot"), ("multi30k", "single"), ("mscoco", "single")}  # one model per language
+SETTINGS = {
+    "xflickrco": ("zeroshot", "fewshot"),
+    "wit": ("zeroshot",),
+    "multi30k": ("en", "single", "all"),
+    "mscoco": ("en", "single", "all"),
+}
+PER_LANGUAGE = {
+    ("xflickrco", "fewshot"),
+    ("multi30k", "single"),
+    ("mscoco", "single"),
+}  # one model per language
 FORMAT = {"xflickrco": "iglue", "wit": "wit", "multi30k": "json", "mscoco": "json"}
 TABLES = {  # table name -> (dataset, protocol name); multi30k and mscoco tables hold all their settings
     "xflickrco": ("xflickrco", "xflickrco_zeroshot"),
@@ -63,7 +71,13 @@ class Protocols:
     # -- configuration ------------------------------------------------------------------------
     def protocol(self, dataset: str, setting: str) -> dict:
         self._check(dataset, setting)
-        name = "xflickrco_" + setting if dataset == "xflickrco" else "wit_zeroshot" if dataset == "wit" else dataset
+        name = (
+            "xflickrco_" + setting
+            if dataset == "xflickrco"
+            else "wit_zeroshot"
+            if dataset == "wit"
+            else dataset
+        )
         return self.section.get(name, {})
 
     def selection(self, dataset: str, setting: str) -> str:
@@ -90,7 +104,9 @@ class Protocols:
         if dataset == "xflickrco":
             langs = list(self.config["languages"]["xflickrco_test"])
             if setting == "fewshot":
-                return list(self.protocol(dataset, setting).get("languages") or [x for x in langs if x != "en"])
+                return list(
+                    self.protocol(dataset, setting).get("languages") or [x for x in langs if x != "en"]
+                )
             return langs
         langs = list(self.protocol(dataset, setting or SETTINGS[dataset][0])["languages"])
         return [x for x in langs if x != "en"] if (dataset, setting) in PER_LANGUAGE else langs
@@ -108,10 +124,12 @@ class Protocols:
 
     def test_file(self, dataset: str, lang: str) -> str:
         d = self.dirs
-        return {"xflickrco": f"{d.iglue}/xFlickrCO/annotations/{lang}/test.jsonl",
-                "wit": f"{d.wit}/test_{lang}.jsonl",
-                "multi30k": f"{d.multi30k}/test_2016_flickr.{lang}.json",
-                "mscoco": f"{d.mscoco}/{lang}.test.json"}[dataset]
+        return {
+            "xflickrco": f"{d.iglue}/xFlickrCO/annotations/{lang}/test.jsonl",
+            "wit": f"{d.wit}/test_{lang}.jsonl",
+            "multi30k": f"{d.multi30k}/test_2016_flickr.{lang}.json",
+            "mscoco": f"{d.mscoco}/{lang}.test.json",
+        }[dataset]
 
     def _split_file(self, dataset: str, split: str, lang: str) -> str:
         d = self.dirs
@@ -119,7 +137,11 @@ class Protocols:
             return f"{d.iglue}/flickr30k/annotations/{split}_ann.jsonl"  # English Flickr30K
         if dataset == "wit":
             return f"{d.wit}/{split}_en.jsonl"
-        return f"{d.multi30k}/{split}.{lang}.json" if dataset == "multi30k" else f"{d.mscoco}/{lang}.{split}.json"
+        return (
+            f"{d.multi30k}/{split}.{lang}.json"
+            if dataset == "multi30k"
+            else f"{d.mscoco}/{lang}.{split}.json"
+        )
 
     def _train_langs(self, dataset: str, setting: str, lang: str | None) -> list[str]:
         if setting in ("en", "zeroshot"):
@@ -143,7 +165,9 @@ class Protocols:
         if self.selection(dataset, setting) == "validation":
             return [self._split_file(dataset, "valid" if dataset == "xflickrco" else "val", x) for x in langs]
         if dataset == "xflickrco" and setting == "fewshot":
-            return [self.test_file(dataset, lang)]  # the original's few-shot "val" is the target-language test
+            return [
+                self.test_file(dataset, lang)
+            ]  # the original's few-shot "val" is the target-language test
         if dataset in ("xflickrco", "wit"):  # the original already selects on validation data here
             return [self._split_file(dataset, "valid" if dataset == "xflickrco" else "val", "en")]
         if dataset == "mscoco":
@@ -190,8 +214,11 @@ class Protocols:
         dataset, name = TABLES[table]
         if dataset in ("multi30k", "mscoco"):
             langs = self.languages(dataset, "en")
-            return {(s, x): self.eval_file(dataset, s, x, "metrics.json")
-                    for s in self.settings(dataset) for x in langs}
+            return {
+                (s, x): self.eval_file(dataset, s, x, "metrics.json")
+                for s in self.settings(dataset)
+                for x in langs
+            }
         setting = "fewshot" if table == "xflickrco_fewshot" else "zeroshot"
         langs = self.languages(dataset, "zeroshot")
         if setting == "fewshot":
@@ -207,9 +234,15 @@ class Protocols:
         if dataset == "multi30k":
             p = self.section.get("multi30k", {})
             langs = p.get("mrv_languages") or p["languages"]
-            return {(s, x): self.eval_file(dataset, s, x, "ranks.csv") for s in self.settings(dataset) for x in langs}
+            return {
+                (s, x): self.eval_file(dataset, s, x, "ranks.csv")
+                for s in self.settings(dataset)
+                for x in langs
+            }
         setting = "fewshot" if table == "xflickrco_fewshot" else "zeroshot"
         langs = self.config["languages"]["mrv"]
-        if setting == "fewshot":  # English from the zero-shot model, the others only where a few-shot run exists
+        if (
+            setting == "fewshot"
+        ):  # English from the zero-shot model, the others only where a few-shot run exists
             langs = [x for x in langs if x == "en" or x in self.languages(dataset, setting)]
         return {x: self.eval_file(dataset, setting, x, "ranks.csv") for x in langs}

@@ -69,10 +69,20 @@ def save_state(path, model, optimizer, scheduler, scaler, state: LoopState, run_
     rngs = all_gather_objects(rng_state())
     if is_main():
         with atomic_path(path) as tmp:
-            torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                        "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict() if scaler else None,
-                        "step": state.step, "extra": state.extra or {}, "rng": rngs, "run_id": run_id,
-                        "world_size": world_size()}, tmp)
+            torch.save(
+                {
+                    "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict(),
+                    "scaler": scaler.state_dict() if scaler else None,
+                    "step": state.step,
+                    "extra": state.extra or {},
+                    "rng": rngs,
+                    "run_id": run_id,
+                    "world_size": world_size(),
+                },
+                tmp,
+            )
     barrier()  # nobody runs ahead (or exits) before the file is complete
 
 
@@ -85,8 +95,12 @@ def read_state(path, run_id: str) -> dict | None:
         log.warning("ignoring %s: it belongs to a different run (settings or inputs changed)", path)
         return None
     if saved.get("world_size", 1) != world_size():  # the data split per rank and steps per epoch differ
-        log.warning("ignoring %s: it was saved by %d processes, this run has %d", path, saved.get("world_size", 1),
-                    world_size())
+        log.warning(
+            "ignoring %s: it was saved by %d processes, this run has %d",
+            path,
+            saved.get("world_size", 1),
+            world_size(),
+        )
         return None
     return saved
 

@@ -49,19 +49,35 @@ def encode_images(model, paths, transform, batch_size: int, device, num_workers:
 
 
 @torch.no_grad()
-def encode_texts(model, tokenizer, texts, batch_size: int, max_tokens: int, max_words: int, device,
-                 pad_to_max: bool = False) -> Features:
+def encode_texts(
+    model,
+    tokenizer,
+    texts,
+    batch_size: int,
+    max_tokens: int,
+    max_words: int,
+    device,
+    pad_to_max: bool = False,
+) -> Features:
     """Encode captions once; padded to the longest caption of the set so that batches concatenate.
 
     pad_to_max=True pads to max_tokens instead, as the original does (only to reproduce its cost).
     """
     texts = [pre_caption(t, max_words) for t in texts]
-    width = max_tokens if pad_to_max else max(
-        len(ids) for ids in tokenizer(texts, truncation=True, max_length=max_tokens)["input_ids"])
+    width = (
+        max_tokens
+        if pad_to_max
+        else max(len(ids) for ids in tokenizer(texts, truncation=True, max_length=max_tokens)["input_ids"])
+    )
     hidden, masks, feats = [], [], []
     for i in range(0, len(texts), batch_size):
-        enc = tokenizer(texts[i:i + batch_size], padding="max_length", truncation=True, max_length=width,
-                        return_tensors="pt").to(device)
+        enc = tokenizer(
+            texts[i : i + batch_size],
+            padding="max_length",
+            truncation=True,
+            max_length=width,
+            return_tensors="pt",
+        ).to(device)
         out = model.encode_text(enc["input_ids"], enc["attention_mask"])
         hidden.append(out.hidden)
         masks.append(out.mask)
@@ -72,20 +88,31 @@ def encode_texts(model, tokenizer, texts, batch_size: int, max_tokens: int, max_
 def subset(features: Features, idx) -> Features:
     """The rows `idx` of cached features (e.g. one fold of a 5-fold test set), without re-encoding."""
     idx = torch.as_tensor(idx, dtype=torch.long, device=features.feat.device)
-    return Features(features.tokens[idx], None if features.mask is None else features.mask[idx], features.feat[idx])
+    return Features(
+        features.tokens[idx], None if features.mask is None else features.mask[idx], features.feat[idx]
+    )
 
 
 KV_BUDGET_BYTES = 512 * 2**20  # cached image keys/values held at once (paper scale: about 75 images)
 
 
-def image_block_size(n_layers: int, n_tokens: int, hidden: int, bytes_per_value: int, budget_bytes: int) -> int:
+def image_block_size(
+    n_layers: int, n_tokens: int, hidden: int, bytes_per_value: int, budget_bytes: int
+) -> int:
     """Images whose cross-attention keys and values (every fusion layer) fit in budget_bytes; at least 1."""
     return max(1, budget_bytes // (n_layers * 2 * n_tokens * hidden * bytes_per_value))
 
 
 @torch.no_grad()
-def itm_scores(model, images: Features, texts: Features, image_idx, text_idx, batch_size: int,
-               kv_budget_bytes: int = KV_BUDGET_BYTES) -> torch.Tensor:
+def itm_scores(
+    model,
+    images: Features,
+    texts: Features,
+    image_idx,
+    text_idx,
+    batch_size: int,
+    kv_budget_bytes: int = KV_BUDGET_BYTES,
+) -> torch.Tensor:
     """ITM match logit (class 1, not a softmax) of the pairs (image_idx[i], text_idx[i]), batched.
 
     What does not depend on the pair is computed once, not once per pair: each text's first fusion layer
@@ -103,21 +130,33 @@ def itm_scores(model, images: Features, texts: Features, image_idx, text_idx, ba
     mask = texts.mask[used_texts].to(dev)
     width = int(mask.sum(dim=1).max())  # the longest caption of these texts
     mask, hidden = mask[:, :width], texts.tokens[used_texts, :width]
-    prefix = [fusion.text_prefix(hidden[s:s + batch_size], mask[s:s + batch_size], first_only=True)
-              for s in range(0, len(mask), batch_size)]
+    prefix = [
+        fusion.text_prefix(hidden[s : s + batch_size], mask[s : s + batch_size], first_only=True)
+        for s in range(0, len(mask), batch_size)
+    ]
     prefix = torch.cat([x for x, _ in prefix]), torch.cat([q for _, q in prefix])
-    block = image_block_size(t.num_fusion_layers, images.tokens.shape[1], t.hidden_size,
-                             images.tokens.element_size(), kv_budget_bytes)
+    block = image_block_size(
+        t.num_fusion_layers,
+        images.tokens.shape[1],
+        t.hidden_size,
+        images.tokens.element_size(),
+        kv_budget_bytes,
+    )
     image_block = image_idx // block
     order = (image_block * (width + 1) + mask.sum(dim=1)[text_row]).argsort(stable=True)
     for b in image_block.unique().tolist():
         rows = order[image_block[order] == b]  # this block's pairs, by text length
-        kv = fusion.image_kv(images.tokens[b * block:(b + 1) * block])
+        kv = fusion.image_kv(images.tokens[b * block : (b + 1) * block])
         for s in range(0, len(rows), batch_size):
-            r = rows[s:s + batch_size]
+            r = rows[s : s + batch_size]
             ii, ti = image_idx[r] - b * block, text_row[r]
-            out[r] = model.itm_logits(None, mask[ti], None, image_kv=[(k[ii], v[ii]) for k, v in kv],
-                                      prefix=(prefix[0][ti], prefix[1][ti]))[:, 1].float()
+            out[r] = model.itm_logits(
+                None,
+                mask[ti],
+                None,
+                image_kv=[(k[ii], v[ii]) for k, v in kv],
+                prefix=(prefix[0][ti], prefix[1][ti]),
+            )[:, 1].float()
     return out
 
 
@@ -129,8 +168,14 @@ def rerank_scores(itc: torch.Tensor, topk_idx: torch.Tensor, itm: torch.Tensor) 
     return itc.scatter(1, topk_idx, itm.float() + lift)
 
 
-def two_stage_scores(model, images: Features, texts: Features, k_test: int, batch_size: int,
-                     kv_budget_bytes: int = KV_BUDGET_BYTES):
+def two_stage_scores(
+    model,
+    images: Features,
+    texts: Features,
+    k_test: int,
+    batch_size: int,
+    kv_budget_bytes: int = KV_BUDGET_BYTES,
+):
     """(i2t [N_img, N_txt], t2i [N_txt, N_img], itc [N_img, N_txt]) re-ranked score matrices.
 
     The top-k pairs of both directions are fused once each: a pair that is a candidate both ways (a
@@ -146,9 +191,11 @@ def two_stage_scores(model, images: Features, texts: Features, k_test: int, batc
     img_idx = torch.cat([torch.arange(n_img, device=dev).repeat_interleave(k_txt), top_t2i.reshape(-1)])
     txt_idx = torch.cat([top_i2t.reshape(-1), torch.arange(n_txt, device=dev).repeat_interleave(k_img)])
     pairs, where = torch.unique(img_idx * n_txt + txt_idx, return_inverse=True)
-    itm = itm_scores(model, images, texts, pairs // n_txt, pairs % n_txt, batch_size, kv_budget_bytes).to(dev)[where]
-    i2t = rerank_scores(itc, top_i2t, itm[:n_img * k_txt].view(n_img, k_txt))
-    t2i = rerank_scores(itc.t(), top_t2i, itm[n_img * k_txt:].view(n_txt, k_img))
+    itm = itm_scores(model, images, texts, pairs // n_txt, pairs % n_txt, batch_size, kv_budget_bytes).to(
+        dev
+    )[where]
+    i2t = rerank_scores(itc, top_i2t, itm[: n_img * k_txt].view(n_img, k_txt))
+    t2i = rerank_scores(itc.t(), top_t2i, itm[n_img * k_txt :].view(n_txt, k_img))
     return i2t, t2i, itc
 
 
@@ -159,6 +206,7 @@ def per_query_scores(model, images: Features, texts: Features, k_test: int, trim
     Slow by design (N_img + N_txt passes of k pairs); the tests and bench/eval_speed.py check the batched
     version against it. trim=False fuses the texts at their full padded width, as the original does.
     """
+
     def itm(h, m, img):
         return model.itm_logits(h, m, img) if trim else model.itm_head(model.fuse(h, m, img)[:, 0])
 
@@ -168,11 +216,13 @@ def per_query_scores(model, images: Features, texts: Features, k_test: int, trim
     for i in range(itc.shape[0]):
         top = itc[i].topk(k_txt).indices
         logit = itm(texts.tokens[top], texts.mask[top], images.tokens[i].expand(k_txt, -1, -1))[:, 1]
-        i2t[i] = rerank_scores(itc[i:i + 1], top[None], logit[None].float())[0]
+        i2t[i] = rerank_scores(itc[i : i + 1], top[None], logit[None].float())[0]
     for j in range(itc.shape[1]):
         top = itc[:, j].topk(k_img).indices
-        logit = itm(texts.tokens[j].expand(k_img, -1, -1), texts.mask[j].expand(k_img, -1), images.tokens[top])[:, 1]
-        t2i[j] = rerank_scores(itc.t()[j:j + 1], top[None], logit[None].float())[0]
+        logit = itm(
+            texts.tokens[j].expand(k_img, -1, -1), texts.mask[j].expand(k_img, -1), images.tokens[top]
+        )[:, 1]
+        t2i[j] = rerank_scores(itc.t()[j : j + 1], top[None], logit[None].float())[0]
     return i2t, t2i, itc
 
 
@@ -183,22 +233,40 @@ class RetrievalResult:
     metrics: dict  # flat: ir_r1 ... r_mean, plus itc_* for the dual-encoder ranking
 
 
-def evaluate_retrieval(model, tokenizer, image_paths, texts, txt2img, img2txt, transform, *, k_test: int,
-                       max_tokens: int, max_words: int, device, batch_size: int = 64,
-                       fusion_batch_size: int = 256, image_features: Features | None = None) -> RetrievalResult:
+def evaluate_retrieval(
+    model,
+    tokenizer,
+    image_paths,
+    texts,
+    txt2img,
+    img2txt,
+    transform,
+    *,
+    k_test: int,
+    max_tokens: int,
+    max_words: int,
+    device,
+    batch_size: int = 64,
+    fusion_batch_size: int = 256,
+    image_features: Features | None = None,
+) -> RetrievalResult:
     """Rank every caption against every image and back; metrics over images that have a caption.
 
     `image_features` (of exactly `image_paths`) lets the languages of one test set share one image pass.
     """
     model.eval()
-    img = image_features if image_features is not None else encode_images(model, image_paths, transform,
-                                                                         batch_size, device)
+    img = (
+        image_features
+        if image_features is not None
+        else encode_images(model, image_paths, transform, batch_size, device)
+    )
     txt = encode_texts(model, tokenizer, texts, batch_size, max_tokens, max_words, device)
     return rank_features(model, img, txt, txt2img, img2txt, k_test, fusion_batch_size)
 
 
-def rank_features(model, img: Features, txt: Features, txt2img, img2txt, k_test: int,
-                  fusion_batch_size: int = 256) -> RetrievalResult:
+def rank_features(
+    model, img: Features, txt: Features, txt2img, img2txt, k_test: int, fusion_batch_size: int = 256
+) -> RetrievalResult:
     """Gold ranks and metrics of already encoded images and texts (img2txt: gold texts per image, maybe empty)."""
     i2t, t2i, itc = two_stage_scores(model, img, txt, k_test, fusion_batch_size)
     has_text = np.array([len(g) > 0 for g in img2txt])
@@ -208,7 +276,9 @@ def rank_features(model, img: Features, txt: Features, txt2img, img2txt, k_test:
     tr[has_text] = gold_ranks(i2t.cpu().numpy()[has_text], gold_i2t)
     metrics = retrieval_metrics(ir, tr[has_text])
     itc_np = itc.cpu().numpy()
-    dual = retrieval_metrics(gold_ranks(itc_np.T, [[i] for i in txt2img]), gold_ranks(itc_np[has_text], gold_i2t))
+    dual = retrieval_metrics(
+        gold_ranks(itc_np.T, [[i] for i in txt2img]), gold_ranks(itc_np[has_text], gold_i2t)
+    )
     metrics.update({f"itc_{k}": v for k, v in dual.items()})
     metrics.update(n_images=len(img2txt), n_texts=len(txt2img), k_test=k_test)
     return RetrievalResult(ir, tr, metrics)

@@ -20,8 +20,11 @@ def _row(path) -> dict:
     if missing:
         raise ValueError(f"{path}: metrics lack {missing}")
     # metrics from before the ITC columns existed leave those cells empty rather than failing
-    return {**{c: m[c] for c in TABLE_COLUMNS}, **{c: m.get(c, np.nan) for c in ITC_COLUMNS},
-            "selection": m.get("selection", "unknown")}
+    return {
+        **{c: m[c] for c in TABLE_COLUMNS},
+        **{c: m.get(c, np.nan) for c in ITC_COLUMNS},
+        "selection": m.get("selection", "unknown"),
+    }
 
 
 def retrieval_table(metric_files: dict, avg_exclude=("en",), average: bool = True) -> pd.DataFrame:
@@ -37,19 +40,24 @@ def retrieval_table(metric_files: dict, avg_exclude=("en",), average: bool = Tru
     if not average:
         return df.round(2)
     out = []
-    for setting, group in (df.groupby("setting", sort=False) if by_setting else [(None, df)]):
+    for setting, group in df.groupby("setting", sort=False) if by_setting else [(None, df)]:
         out.append(group)
         averaged = group[~group["lang"].isin(avg_exclude)]
         if len(averaged):  # IGLUE convention: the average is over the non-English languages
-            avg = {"lang": "avg", **averaged[TABLE_COLUMNS + ITC_COLUMNS].mean().to_dict(),
-                   "selection": "/".join(dict.fromkeys(averaged["selection"]))}
+            avg = {
+                "lang": "avg",
+                **averaged[TABLE_COLUMNS + ITC_COLUMNS].mean().to_dict(),
+                "selection": "/".join(dict.fromkeys(averaged["selection"])),
+            }
             if by_setting:
                 avg["setting"] = setting
             out.append(pd.DataFrame([avg], columns=df.columns))
     return pd.concat(out, ignore_index=True).round(2)
 
 
-def write_table(df: pd.DataFrame, csv_path, md_path=None, title: str | None = None, note: str | None = None) -> None:
+def write_table(
+    df: pd.DataFrame, csv_path, md_path=None, title: str | None = None, note: str | None = None
+) -> None:
     """The CSV and its Markdown twin (same rows and columns, a title and a note under it)."""
     with atomic_path(csv_path) as tmp:
         df.to_csv(tmp, index=False, float_format="%.2f")
@@ -64,10 +72,14 @@ def write_table(df: pd.DataFrame, csv_path, md_path=None, title: str | None = No
 
 def rank_matrix(ranks_files: dict[str, str], column: str) -> tuple[np.ndarray, int]:
     """[n_items, n_langs] ranks of one direction; items missing in any language are left out (and counted)."""
-    frames = [pd.read_csv(path, dtype={column: "Int64"}).set_index("index")[column] for path in ranks_files.values()]
+    frames = [
+        pd.read_csv(path, dtype={column: "Int64"}).set_index("index")[column] for path in ranks_files.values()
+    ]
     lengths = {len(f) for f in frames}
     if len(lengths) != 1:
-        raise ValueError(f"rank files cover different items ({sorted(lengths)} rows): {list(ranks_files.values())}")
+        raise ValueError(
+            f"rank files cover different items ({sorted(lengths)} rows): {list(ranks_files.values())}"
+        )
     m = pd.concat(frames, axis=1)
     complete = m.dropna()
     return complete.to_numpy(dtype=np.float64), len(m) - len(complete)
@@ -87,22 +99,39 @@ def mrv_table(ranks_files: dict, reduce: str = "std", directions=("ir", "tr")) -
         for direction in directions:
             ranks, left_out = rank_matrix(files, f"{direction}_rank")
             if left_out:
-                log.warning("MRV %s: %d items without a rank in some language are left out", direction, left_out)
-            row = {"direction": direction, "langs": "/".join(files), "mrv": mean_rank_variance(ranks, reduce),
-                   "items": len(ranks)}
+                log.warning(
+                    "MRV %s: %d items without a rank in some language are left out", direction, left_out
+                )
+            row = {
+                "direction": direction,
+                "langs": "/".join(files),
+                "mrv": mean_rank_variance(ranks, reduce),
+                "items": len(ranks),
+            }
             rows.append(row if setting is None else {"setting": setting, **row})
     return pd.DataFrame(rows).round(2)
 
 
-def ablation_table(variants: dict[str, tuple[dict[str, str], dict[str, str]]], mrv_langs, avg_exclude=("en",)):
+def ablation_table(
+    variants: dict[str, tuple[dict[str, str], dict[str, str]]], mrv_langs, avg_exclude=("en",)
+):
     """One row per pretraining variant: R@1 (re-ranked and ITC-only) averaged over the non-English languages,
     English R@1, and MRV over `mrv_langs`. variants[name] = ({lang: metrics json}, {lang: ranks csv})."""
     rows = []
     for name, (metrics, ranks) in variants.items():
         t = retrieval_table(metrics, avg_exclude).set_index("lang")
         mrv = mrv_table({lang: ranks[lang] for lang in mrv_langs}).set_index("direction")["mrv"]
-        rows.append({"variant": name, "ir_r1_avg": t.loc["avg", "ir_r1"], "tr_r1_avg": t.loc["avg", "tr_r1"],
-                     "itc_ir_r1_avg": t.loc["avg", "itc_ir_r1"], "itc_tr_r1_avg": t.loc["avg", "itc_tr_r1"],
-                     "en_ir_r1": t.loc["en", "ir_r1"], "en_tr_r1": t.loc["en", "tr_r1"],
-                     "mrv_ir": mrv["ir"], "mrv_tr": mrv["tr"]})
+        rows.append(
+            {
+                "variant": name,
+                "ir_r1_avg": t.loc["avg", "ir_r1"],
+                "tr_r1_avg": t.loc["avg", "tr_r1"],
+                "itc_ir_r1_avg": t.loc["avg", "itc_ir_r1"],
+                "itc_tr_r1_avg": t.loc["avg", "itc_tr_r1"],
+                "en_ir_r1": t.loc["en", "ir_r1"],
+                "en_tr_r1": t.loc["en", "tr_r1"],
+                "mrv_ir": mrv["ir"],
+                "mrv_tr": mrv["tr"],
+            }
+        )
     return pd.DataFrame(rows).round(2)

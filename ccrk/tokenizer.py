@@ -19,11 +19,18 @@ def load_tokenizer(path):
     """Load an XLM-R-style tokenizer from a local directory, offline; it must have a mask token."""
     from transformers import AutoTokenizer
 
-    if not Path(path, "tokenizer_config.json").is_file() and not Path(path, "sentencepiece.bpe.model").is_file():
-        raise CCRKError(f"{path}: not a tokenizer directory (no tokenizer_config.json or sentencepiece.bpe.model)")
+    if (
+        not Path(path, "tokenizer_config.json").is_file()
+        and not Path(path, "sentencepiece.bpe.model").is_file()
+    ):
+        raise CCRKError(
+            f"{path}: not a tokenizer directory (no tokenizer_config.json or sentencepiece.bpe.model)"
+        )
     tok = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
     if tok.mask_token_id is None or tok.bos_token_id is None:
-        raise CCRKError(f"{path}: the tokenizer has no <mask> or <s> token; an XLM-R-style tokenizer is required")
+        raise CCRKError(
+            f"{path}: the tokenizer has no <mask> or <s> token; an XLM-R-style tokenizer is required"
+        )
     return tok
 
 
@@ -55,8 +62,10 @@ def closed_vocabulary_pieces(pretokens: Iterable[str], vocab_size: int) -> list[
             budget -= 1
     total = sum(pieces.values())
     fallback = 20.0  # characters only where no whole word fits: "a" must not beat "▁a" on raw counts
-    return sorted(((p, math.log(n / total) - (fallback if p in chars else 0.0)) for p, n in pieces.items()),
-                  key=lambda x: -x[1])
+    return sorted(
+        ((p, math.log(n / total) - (fallback if p in chars else 0.0)) for p, n in pieces.items()),
+        key=lambda x: -x[1],
+    )
 
 
 def train_tokenizer(sentences: Iterable[str], out_dir, vocab_size: int):
@@ -71,8 +80,9 @@ def train_tokenizer(sentences: Iterable[str], out_dir, vocab_size: int):
         for s in sentences:
             yield from (w for w, _ in pre.pre_tokenize_str(norm.normalize_str(s) if norm else s))
 
-    tok = XLMRobertaTokenizer(vocab=specials + closed_vocabulary_pieces(pretokens(), vocab_size - 5)
-                              + [("<mask>", 0.0)])
+    tok = XLMRobertaTokenizer(
+        vocab=specials + closed_vocabulary_pieces(pretokens(), vocab_size - 5) + [("<mask>", 0.0)]
+    )
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
@@ -91,10 +101,14 @@ def train_tokenizer_on_corpus(corpus_paths, languages: list[str], out_dir, vocab
     from ccrk.data.text import pre_caption
 
     items = read_corpus(corpus_paths, languages)
-    tok = train_tokenizer((pre_caption(c, max_words=10**6) for it in items for c in it.captions), out_dir, vocab_size)
+    tok = train_tokenizer(
+        (pre_caption(c, max_words=10**6) for it in items for c in it.captions), out_dir, vocab_size
+    )
     return tok, len(items)
 
 
 def unknown_token_counts(tokenizer, sentences: dict[str, str]) -> dict[str, int]:
     """For each language, how many tokens of its sentence are <unk> (all zero means full coverage)."""
-    return {lang: tokenizer(text)["input_ids"].count(tokenizer.unk_token_id) for lang, text in sentences.items()}
+    return {
+        lang: tokenizer(text)["input_ids"].count(tokenizer.unk_token_id) for lang, text in sentences.items()
+    }

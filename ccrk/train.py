@@ -13,7 +13,15 @@ from torch.utils.data import DataLoader, Sampler
 
 from ccrk.distributed import any_rank, gather_grad, rank, world_size
 from ccrk.resume import fingerprint  # noqa: F401  (pretrain/finetune import it from here)
-from ccrk.resume import LoopState, Preempted, decorrelate_ranks, load_state, read_state, save_state, sigterm_requested
+from ccrk.resume import (
+    LoopState,
+    Preempted,
+    decorrelate_ranks,
+    load_state,
+    read_state,
+    save_state,
+    sigterm_requested,
+)
 
 log = logging.getLogger("ccrk.train")
 
@@ -30,8 +38,17 @@ class OptimConfig:
 
 
 # CCLM/CCRK optim.py: a name containing any of these skips weight decay (so does relative_position_bias_table)
-NO_DECAY = ("bias", "LayerNorm.bias", "LayerNorm.weight", "norm.bias", "norm.weight", "norm1.bias", "norm1.weight",
-            "norm2.bias", "norm2.weight")
+NO_DECAY = (
+    "bias",
+    "LayerNorm.bias",
+    "LayerNorm.weight",
+    "norm.bias",
+    "norm.weight",
+    "norm1.bias",
+    "norm1.weight",
+    "norm2.bias",
+    "norm2.weight",
+)
 
 
 def _no_decay(name: str) -> bool:
@@ -45,13 +62,20 @@ def param_groups(model: torch.nn.Module, cfg: OptimConfig, new_params: set[str])
         if p.requires_grad:
             groups[(not _no_decay(name), name in new_params)].append(p)
     return [
-        {"params": ps, "weight_decay": cfg.weight_decay if decay else 0.0, "lr": cfg.lr * (cfg.lr_mult if new else 1.0)}
-        for (decay, new), ps in groups.items() if ps
+        {
+            "params": ps,
+            "weight_decay": cfg.weight_decay if decay else 0.0,
+            "lr": cfg.lr * (cfg.lr_mult if new else 1.0),
+        }
+        for (decay, new), ps in groups.items()
+        if ps
     ]
 
 
 def build_optimizer(model, cfg: OptimConfig, new_params: set[str] = frozenset()) -> torch.optim.AdamW:
-    return torch.optim.AdamW(param_groups(model, cfg, set(new_params)), lr=cfg.lr, betas=tuple(cfg.betas), eps=cfg.eps)
+    return torch.optim.AdamW(
+        param_groups(model, cfg, set(new_params)), lr=cfg.lr, betas=tuple(cfg.betas), eps=cfg.eps
+    )
 
 
 def warmup_steps(warmup: float, total_steps: int) -> int:
@@ -79,9 +103,11 @@ class EpochSampler(Sampler):
     def indices(self) -> list[int]:
         g = torch.Generator().manual_seed(self.seed * 1000003 + self.epoch)
         perm = torch.randperm(self.n, generator=g).tolist()
-        per_rank = perm[rank()::world_size()]
-        usable = len(per_rank) // self.batch_size * self.batch_size  # drop_last: contrastive batches stay full
-        return per_rank[self.start * self.batch_size:usable]
+        per_rank = perm[rank() :: world_size()]
+        usable = (
+            len(per_rank) // self.batch_size * self.batch_size
+        )  # drop_last: contrastive batches stay full
+        return per_rank[self.start * self.batch_size : usable]
 
     def __iter__(self):
         return iter(self.indices())
@@ -96,8 +122,15 @@ def steps_per_epoch(n: int, batch_size: int) -> int:
 
 def epoch_loader(dataset, batch_size, collate, seed, epoch, start_batch=0, num_workers=0) -> DataLoader:
     sampler = EpochSampler(len(dataset), batch_size, seed, epoch, start_batch)
-    return DataLoader(dataset, batch_size=batch_size, sampler=sampler, collate_fn=collate, drop_last=True,
-                      num_workers=num_workers, persistent_workers=False)
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        sampler=sampler,
+        collate_fn=collate,
+        drop_last=True,
+        num_workers=num_workers,
+        persistent_workers=False,
+    )
 
 
 def autocast_context(device: torch.device):
@@ -174,7 +207,9 @@ def train_loop(
     """
     total = epochs * steps_per_epoch
     if total <= 0:
-        raise ValueError(f"nothing to train: {epochs} epochs x {steps_per_epoch} steps (dataset smaller than a batch?)")
+        raise ValueError(
+            f"nothing to train: {epochs} epochs x {steps_per_epoch} steps (dataset smaller than a batch?)"
+        )
     optimizer = build_optimizer(model, optim_cfg, new_params)
     scheduler = linear_schedule(optimizer, optim_cfg.warmup, total)
     autocast, scaler = autocast_context(device)
@@ -189,8 +224,16 @@ def train_loop(
     first = state.step
     step_fn = data_parallel(model, loss_fn, device)
     amp = str(autocast.fast_dtype).removeprefix("torch.") if device.type == "cuda" else "off"
-    log.info("training on %s (AMP %s%s) in %d process(es): steps %d-%d of %d", device, amp,
-             ", grad scaler" if scaler else "", world_size(), first + 1, total, total)
+    log.info(
+        "training on %s (AMP %s%s) in %d process(es): steps %d-%d of %d",
+        device,
+        amp,
+        ", grad scaler" if scaler else "",
+        world_size(),
+        first + 1,
+        total,
+        total,
+    )
 
     def save():
         save_state(state_path, model, optimizer, scheduler, scaler, state, run_id)
@@ -211,23 +254,41 @@ def train_loop(
                 state.step += 1
                 if state.step % log_every == 0 or state.step == total:
                     rate = (state.step - first) / max(1e-9, time.time() - t0)
-                    log.info("step %d/%d epoch %d lr %.2e %s (%.1f steps/s)", state.step, total, epoch,
-                             scheduler.get_last_lr()[0], _fmt(parts), rate)
+                    log.info(
+                        "step %d/%d epoch %d lr %.2e %s (%.1f steps/s)",
+                        state.step,
+                        total,
+                        epoch,
+                        scheduler.get_last_lr()[0],
+                        _fmt(parts),
+                        rate,
+                    )
                 stop = any_rank(sigterm[0])  # every rank must stop after the same step
                 if stop or (save_every and state.step % save_every == 0 and state.step % steps_per_epoch):
                     save()
                 if stop:
-                    log.warning("SIGTERM: saved the state at step %d of %d to %s; rerun to resume", state.step,
-                                total, state_path)
-                    raise Preempted(f"stopped by SIGTERM after step {state.step} of {total}; state in {state_path}")
+                    log.warning(
+                        "SIGTERM: saved the state at step %d of %d to %s; rerun to resume",
+                        state.step,
+                        total,
+                        state_path,
+                    )
+                    raise Preempted(
+                        f"stopped by SIGTERM after step {state.step} of {total}; state in {state_path}"
+                    )
             if state.step % steps_per_epoch == 0:
                 if on_epoch_end:
                     model.eval()
                     on_epoch_end(epoch, state)
                     model.train()
                 save()
-    log.info("trained steps %d-%d of %d in this run (%s)", first + 1, total, total,
-             f"resumed at step {first}" if first else "from the start")
+    log.info(
+        "trained steps %d-%d of %d in this run (%s)",
+        first + 1,
+        total,
+        total,
+        f"resumed at step {first}" if first else "from the start",
+    )
     model.eval()
     return state
 

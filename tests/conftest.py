@@ -14,10 +14,24 @@ REPO = Path(__file__).resolve().parents[1]
 FIXTURES = REPO / "tests" / "fixtures"  # real public-data samples; SOURCE.md in each folder
 
 TINY_MODEL = {
-    "vision": {"image_res": 32, "patch_size": 4, "embed_dim": 16, "depths": [1, 1], "num_heads": [2, 2],
-               "window_size": 4, "drop_path_rate": 0.0},
-    "text": {"hidden_size": 32, "num_attention_heads": 2, "intermediate_size": 64, "num_text_layers": 1,
-             "num_fusion_layers": 1, "max_position_embeddings": 42, "dropout": 0.0},
+    "vision": {
+        "image_res": 32,
+        "patch_size": 4,
+        "embed_dim": 16,
+        "depths": [1, 1],
+        "num_heads": [2, 2],
+        "window_size": 4,
+        "drop_path_rate": 0.0,
+    },
+    "text": {
+        "hidden_size": 32,
+        "num_attention_heads": 2,
+        "intermediate_size": 64,
+        "num_text_layers": 1,
+        "num_fusion_layers": 1,
+        "max_position_embeddings": 42,
+        "dropout": 0.0,
+    },
     "embed_dim": 16,
 }
 
@@ -28,8 +42,9 @@ def demo_dataset(tmp_path_factory):
     from ccrk.demo.dataset import write_demo_dataset
 
     out = tmp_path_factory.mktemp("demo")
-    write_demo_dataset(out, seed=3, image_size=32, n_pretrain=64, n_train=24, n_valid=8, n_test=12,
-                       fewshot_sizes=[4])
+    write_demo_dataset(
+        out, seed=3, image_size=32, n_pretrain=64, n_train=24, n_valid=8, n_test=12, fewshot_sizes=[4]
+    )
     return out
 
 
@@ -39,7 +54,9 @@ def tiny_tokenizer(tmp_path_factory, demo_dataset):
     from ccrk.io import iter_jsonl
     from ccrk.tokenizer import train_tokenizer
 
-    sentences = [c for _, obj in iter_jsonl(demo_dataset / "pretrain" / "given.jsonl") for c in obj["caption"].values()]
+    sentences = [
+        c for _, obj in iter_jsonl(demo_dataset / "pretrain" / "given.jsonl") for c in obj["caption"].values()
+    ]
     for lang in ("es", "id", "ru", "tr"):
         path = demo_dataset / "iglue" / "datasets" / "xFlickrCO" / "annotations" / lang / "test.jsonl"
         sentences += [s for _, obj in iter_jsonl(path) for s in obj["sentences"]]

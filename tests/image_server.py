@@ -45,7 +45,10 @@ def _static() -> dict[str, tuple[str, bytes]]:
     return {
         "/alpha.png": ("image/png", alpha.getvalue()),
         "/corrupt.jpg": ("image/jpeg", good[:20] + rng.randbytes(200) + good[220:]),
-        "/page.html": ("text/html; charset=utf-8", b"<!doctype html><html><body>Image not found</body></html>"),
+        "/page.html": (
+            "text/html; charset=utf-8",
+            b"<!doctype html><html><body>Image not found</body></html>",
+        ),
         "/big.jpg": ("image/jpeg", b"\xff\xd8" + rng.randbytes(BIG_BYTES)),
         "/bomb.png": ("image/png", bomb.getvalue()),
     }
@@ -58,7 +61,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def log_message(self, *args):
         pass
 
-    def _send(self, status: int, body: bytes = b"", content_type: str = "image/jpeg", headers=(), length=True):
+    def _send(
+        self, status: int, body: bytes = b"", content_type: str = "image/jpeg", headers=(), length=True
+    ):
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         if length:

@@ -43,8 +43,11 @@ def iglue_files(cfg: dict) -> list[str]:
 def user_inputs(cfg: dict) -> tuple[list[str], list[str]]:
     """(folders, files) a user provides for this config: data: paths, tokenizer, init weights, IGLUE files."""
     data, mscoco, wit = cfg["data"], cfg["data"].get("mscoco", {}), cfg["data"].get("wit", {})
-    folders = [data[k] for k in ("iglue_root", "flickr_images", "coco_images", "pretrain_images", "image_root",
-                                 "multi30k") if data.get(k)]
+    folders = [
+        data[k]
+        for k in ("iglue_root", "flickr_images", "coco_images", "pretrain_images", "image_root", "multi30k")
+        if data.get(k)
+    ]
     folders += wit.get("test_pixels", []) + wit.get("train_pixels", [])
     folders += [p for p in (cfg["tokenizer"]["path"], cfg["model"].get("init", {}).get("text", "")) if p]
     files = [data["pretrain_given"], *mscoco.get("coco_cn_captions", [])]
@@ -52,7 +55,11 @@ def user_inputs(cfg: dict) -> tuple[list[str], list[str]]:
     files += [*mscoco.get("yjcaptions_splits", {}).values(), *mscoco.get("coco_cn_splits", {}).values()]
     for source in data.get("downloads", {}).values():
         files += [source["urls"], *([source["captions"]] if source.get("captions") else [])]
-    files += [p for p in (cfg["model"].get("init", {}).get("vision", ""), cfg["pretrain"].get("checkpoint", "")) if p]
+    files += [
+        p
+        for p in (cfg["model"].get("init", {}).get("vision", ""), cfg["pretrain"].get("checkpoint", ""))
+        if p
+    ]
     return folders, files + iglue_files(cfg)
 
 
@@ -74,12 +81,21 @@ def plan(workdir, configfiles, targets=()) -> tuple[dict, list, dict]:
     No targets: the default target (rule all). Writes nothing but Snakemake's own metadata.
     """
     from snakemake.api import SnakemakeApi
-    from snakemake.settings.types import ConfigSettings, DAGSettings, OutputSettings, Quietness, ResourceSettings
+    from snakemake.settings.types import (
+        ConfigSettings,
+        DAGSettings,
+        OutputSettings,
+        Quietness,
+        ResourceSettings,
+    )
 
     with SnakemakeApi(OutputSettings(quiet={Quietness.ALL})) as api:
-        wf = api.workflow(resource_settings=ResourceSettings(cores=1),
-                          config_settings=ConfigSettings(configfiles=[Path(p) for p in configfiles]),
-                          snakefile=REPO / "Snakefile", workdir=Path(workdir))
+        wf = api.workflow(
+            resource_settings=ResourceSettings(cores=1),
+            config_settings=ConfigSettings(configfiles=[Path(p) for p in configfiles]),
+            snakefile=REPO / "Snakefile",
+            workdir=Path(workdir),
+        )
         wf.dag(DAGSettings(targets=set(targets))).execute_workflow(pseudo_executor="dryrun")
         workflow = wf._workflow  # the API exposes no job list; the DAG after planning holds it
         jobs = list(workflow.dag.jobs)

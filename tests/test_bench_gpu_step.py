@@ -9,7 +9,9 @@ def test_gpu_step_benchmark_runs_tiny_on_cpu(capsys):
     spec = importlib.util.spec_from_file_location("gpu_step", REPO / "bench" / "gpu_full_model_step.py")
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
-    results = bench.main(["--tiny", "--device", "cpu", "--steps", "2", "--batch", "3", "--k", "2", "--tokens", "14"])
+    results = bench.main(
+        ["--tiny", "--device", "cpu", "--steps", "2", "--batch", "3", "--k", "2", "--tokens", "14"]
+    )
     assert set(results) == {"amp"} and results["amp"]["step_s"] > 0
     assert set(results["amp"]["losses"]) == {"itc", "itm", "mlm"}
     assert "3 images x 2 captions x 14 tokens" in capsys.readouterr().out

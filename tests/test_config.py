@@ -28,13 +28,16 @@ def test_demo_config_validates_and_gets_defaults(config):
     assert config["translate"]["shards"] == 1
 
 
-@pytest.mark.parametrize("path,value,pattern", [
-    (("pretrain", "lr"), "fast", r"'fast' is not of type 'number'.*\['pretrain'\]\['lr'\]"),
-    (("pretrain", "lrate"), 1e-4, r"'lrate' was unexpected"),
-    (("translate", "backend"), "google", r"'google' is not one of.*\['translate'\]\['backend'\]"),
-    (("languages", "mrv"), ["en"], r"\['languages'\]\['mrv'\]"),
-    (("evaluate", "k_test"), 0, r"\['evaluate'\]\['k_test'\]"),
-])
+@pytest.mark.parametrize(
+    "path,value,pattern",
+    [
+        (("pretrain", "lr"), "fast", r"'fast' is not of type 'number'.*\['pretrain'\]\['lr'\]"),
+        (("pretrain", "lrate"), 1e-4, r"'lrate' was unexpected"),
+        (("translate", "backend"), "google", r"'google' is not one of.*\['translate'\]\['backend'\]"),
+        (("languages", "mrv"), ["en"], r"\['languages'\]\['mrv'\]"),
+        (("evaluate", "k_test"), 0, r"\['evaluate'\]\['k_test'\]"),
+    ],
+)
 def test_bad_config_names_the_key(config, path, value, pattern):
     bad = copy.deepcopy(config)
     bad[path[0]][path[1]] = value
@@ -54,12 +57,19 @@ def _schema_keys(section):
     return set(schema["properties"][section]["properties"])  # YAML merge keys (<<) are already expanded
 
 
-@pytest.mark.parametrize("section,kinds", [
-    ("pretrain", [PretrainConfig]), ("finetune", [FinetuneConfig]), ("evaluate", [EvalConfig]),
-    ("model", [CCRKConfig]),
-])
+@pytest.mark.parametrize(
+    "section,kinds",
+    [
+        ("pretrain", [PretrainConfig]),
+        ("finetune", [FinetuneConfig]),
+        ("evaluate", [EvalConfig]),
+        ("model", [CCRKConfig]),
+    ],
+)
 def test_schema_sections_mirror_the_dataclasses(section, kinds):
-    expected = {f.name for k in kinds for f in fields(k)} - {"languages"}  # pretrain languages come from languages:
+    expected = {f.name for k in kinds for f in fields(k)} - {
+        "languages"
+    }  # pretrain languages come from languages:
     assert _schema_keys(section) == expected
 
 
@@ -82,6 +92,9 @@ def test_environment_yml_lists_the_pyproject_dependencies():
 def test_constraints_pin_every_dependency():
     deps = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
     names = {re.split(r"[<>=!~ ]", d)[0].lower() for d in deps}
-    pins = {line.split("==")[0].lower() for line in (REPO / "constraints.txt").read_text().splitlines()
-            if "==" in line}
+    pins = {
+        line.split("==")[0].lower()
+        for line in (REPO / "constraints.txt").read_text().splitlines()
+        if "==" in line
+    }
     assert names <= pins

@@ -72,7 +72,7 @@ def test_xflickrco_test_format_matches_real_file(demo):
     assert re.fullmatch(r"COCO_val2014_\d{12}\.jpg", real_coco["img_path"])
     # the raw bytes look alike too: compact separators, raw UTF-8
     raw = ours_path.read_text(encoding="utf-8").splitlines()[0]
-    assert raw.startswith('{"sentences": ["') and '\\u' not in raw
+    assert raw.startswith('{"sentences": ["') and "\\u" not in raw
 
 
 def test_flickr30k_format_matches_real_file(demo):
@@ -226,9 +226,13 @@ def test_sample_scene_uses_distinct_cells():
 
 
 def test_describe_is_deterministic_and_varied():
-    scene = Scene((SceneObject("circle", "red", "large", "top left"),
-                   SceneObject("cross", "blue", "small", "center"),
-                   SceneObject("square", "white", "large", "bottom")))
+    scene = Scene(
+        (
+            SceneObject("circle", "red", "large", "top left"),
+            SceneObject("cross", "blue", "small", "center"),
+            SceneObject("square", "white", "large", "bottom"),
+        )
+    )
     for lang in LANGUAGES:
         assert describe(scene, lang, random.Random(5)) == describe(scene, lang, random.Random(5))
         assert len({describe(scene, lang, random.Random(s)) for s in range(30)}) >= 10, lang
@@ -266,7 +270,7 @@ def _uncovered(words: list[str], phrases: set[tuple[str, ...]]) -> list[str]:
     longest, i, left = max(map(len, phrases)), 0, []
     while i < len(words):
         for n in range(min(longest, len(words) - i), 0, -1):
-            if tuple(words[i:i + n]) in phrases:
+            if tuple(words[i : i + n]) in phrases:
                 i += n
                 break
         else:

@@ -10,8 +10,16 @@ import torch.nn.functional as F
 from torch import nn
 
 from ccrk import launch
-from ccrk.distributed import (all_gather_with_grad, dist_env_from_environ, DistEnv, first_host, gather_grad, rank,
-                              rendezvous_environ, world_size)
+from ccrk.distributed import (
+    all_gather_with_grad,
+    dist_env_from_environ,
+    DistEnv,
+    first_host,
+    gather_grad,
+    rank,
+    rendezvous_environ,
+    world_size,
+)
 from ccrk.losses import one_to_k_contrastive_loss
 from ccrk.resume import Preempted
 from ccrk.train import OptimConfig, data_parallel, epoch_loader, train_loop
@@ -21,14 +29,19 @@ K, B, W = 3, 4, 2  # languages, images per rank, ranks
 
 
 def test_rank_comes_from_torchrun_then_slurm_else_one_process():
-    assert dist_env_from_environ({"RANK": "3", "LOCAL_RANK": "1", "WORLD_SIZE": "8", "SLURM_PROCID": "0"}) == \
-        DistEnv(3, 1, 8)
+    assert dist_env_from_environ(
+        {"RANK": "3", "LOCAL_RANK": "1", "WORLD_SIZE": "8", "SLURM_PROCID": "0"}
+    ) == DistEnv(3, 1, 8)
     task = {"SLURM_PROCID": "5", "SLURM_LOCALID": "1", "SLURM_NTASKS": "8", "SLURM_STEP_ID": "0"}  # srun -n 8
     assert dist_env_from_environ(task) == DistEnv(5, 1, 8)
     assert dist_env_from_environ({**task, "SLURM_STEP_NUM_TASKS": "4"}) == DistEnv(5, 1, 4)
     # the batch script of an --ntasks=8 job (no step) and a one-task step are single processes
-    assert dist_env_from_environ({"SLURM_PROCID": "0", "SLURM_LOCALID": "0", "SLURM_NTASKS": "8"}) == DistEnv()
-    assert dist_env_from_environ({"SLURM_PROCID": "0", "SLURM_NTASKS": "1", "SLURM_STEP_ID": "0"}) == DistEnv()
+    assert (
+        dist_env_from_environ({"SLURM_PROCID": "0", "SLURM_LOCALID": "0", "SLURM_NTASKS": "8"}) == DistEnv()
+    )
+    assert (
+        dist_env_from_environ({"SLURM_PROCID": "0", "SLURM_NTASKS": "1", "SLURM_STEP_ID": "0"}) == DistEnv()
+    )
     assert dist_env_from_environ({}) == DistEnv()
 
 
@@ -41,8 +54,10 @@ def test_rendezvous_from_the_slurm_node_list():
     assert rendezvous_environ({**env, "MASTER_ADDR": "h", "MASTER_PORT": "1"}) == {}  # what the user set wins
 
 
-@pytest.mark.parametrize("resources,procs", [({"gpu": 4}, 4), ({"gres": "gpu:a100:2"}, 2), ({"gres": "gpu:3"}, 3),
-                                             ({"gres": "gpu"}, 1), ({}, 0)])
+@pytest.mark.parametrize(
+    "resources,procs",
+    [({"gpu": 4}, 4), ({"gres": "gpu:a100:2"}, 2), ({"gres": "gpu:3"}, 3), ({"gres": "gpu"}, 1), ({}, 0)],
+)
 def test_gpus_requested(resources, procs):
     assert launch.gpus_requested(resources) == procs
 
@@ -52,16 +67,37 @@ def test_launch_commands_for_one_gpu_one_node_and_several_nodes():
     assert launch.launch_command({"gpu": 1, "mem_mb": 1000}, "s.pkl") is None  # runs in the job's own process
     assert launch.launch_command({}, "s.pkl") is None
     assert launch.launch_command({"gpu": 4}, "s.pkl") == [
-        py, "-m", "torch.distributed.run", "--standalone", "--nnodes=1", "--nproc-per-node=4", "-m", "ccrk.launch",
-        "s.pkl"]
+        py,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nnodes=1",
+        "--nproc-per-node=4",
+        "-m",
+        "ccrk.launch",
+        "s.pkl",
+    ]
     assert launch.launch_command({"gres": "gpu:a100:2"}, "s.pkl")[5] == "--nproc-per-node=2"
     # the plugin's MPI path: one task per GPU, `{mpi} -n {tasks}` as in its documentation
     assert launch.launch_command({"mpi": "srun", "tasks": 8, "gpu": 8}, "s.pkl") == [
-        "srun", "-n", "8", "--kill-on-bad-exit=1", py, "-m", "ccrk.launch", "s.pkl"]
-    assert launch.launch_command({"mpi": "srun", "nodes": 2, "tasks_per_node": 4, "gres": "gpu:4"}, "s.pkl") == [
-        "srun", "-n", "8", "--ntasks-per-node=4", "--kill-on-bad-exit=1", py, "-m", "ccrk.launch", "s.pkl"]
+        "srun",
+        "-n",
+        "8",
+        "--kill-on-bad-exit=1",
+        py,
+        "-m",
+        "ccrk.launch",
+        "s.pkl",
+    ]
+    assert launch.launch_command(
+        {"mpi": "srun", "nodes": 2, "tasks_per_node": 4, "gres": "gpu:4"}, "s.pkl"
+    ) == ["srun", "-n", "8", "--ntasks-per-node=4", "--kill-on-bad-exit=1", py, "-m", "ccrk.launch", "s.pkl"]
     assert launch.launch_command({"mpi": "mpirun --bind-to none", "tasks": 2}, "s.pkl")[:4] == [
-        "mpirun", "--bind-to", "none", "-n"]
+        "mpirun",
+        "--bind-to",
+        "none",
+        "-n",
+    ]
 
 
 # -- DDP against one process -----------------------------------------------------------------------
@@ -78,7 +114,11 @@ class Encoders(nn.Module):
     def loss(self, batch):
         img = F.normalize(self.vision_proj(batch["img"]), dim=-1)
         txt = F.normalize(self.text_proj(batch["txt"]), dim=-1)
-        return {"itc": one_to_k_contrastive_loss(all_gather_with_grad(img), all_gather_with_grad(txt), self.temp, K)}
+        return {
+            "itc": one_to_k_contrastive_loss(
+                all_gather_with_grad(img), all_gather_with_grad(txt), self.temp, K
+            )
+        }
 
 
 def _global_batch(n=B * W):
@@ -101,16 +141,24 @@ def _grads(model):
 
 def _train(model, state_path, batch_size, save_every=0, loss=None):
     data = _dataset()
-    return train_loop(model, loss or model.loss, lambda e, s: epoch_loader(data, batch_size, _collate, 3, e, s),
-                      steps_per_epoch=len(data) // W // B, epochs=2, optim_cfg=OptimConfig(lr=0.05, warmup=0),
-                      state_path=state_path, save_every=save_every, gather_grad_mode="full")
+    return train_loop(
+        model,
+        loss or model.loss,
+        lambda e, s: epoch_loader(data, batch_size, _collate, 3, e, s),
+        steps_per_epoch=len(data) // W // B,
+        epochs=2,
+        optim_cfg=OptimConfig(lr=0.05, warmup=0),
+        state_path=state_path,
+        save_every=save_every,
+        gather_grad_mode="full",
+    )
 
 
 def ddp_worker(out_dir, device):
     """Runs in each of the W processes torchrun starts: one gradient per gather mode, then a short training."""
     torch.set_num_threads(1)
     r, batch = rank(), _global_batch()
-    local = {"img": batch["img"][r * B:(r + 1) * B], "txt": batch["txt"][r * B * K:(r + 1) * B * K]}
+    local = {"img": batch["img"][r * B : (r + 1) * B], "txt": batch["txt"][r * B * K : (r + 1) * B * K]}
     out = {"world_size": world_size()}
     for mode in ("full", "local"):
         model = Encoders()
@@ -143,7 +191,9 @@ def ddp_run(tmp_path_factory):
     """Two gloo processes started by the real launcher: torchrun --standalone, as a job with gpu=2 gets."""
     out = tmp_path_factory.mktemp("ddp")
     old = os.environ.get("PYTHONPATH")
-    os.environ["PYTHONPATH"] = os.pathsep.join([str(REPO), str(REPO / "tests")])  # the workers import this module
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        [str(REPO), str(REPO / "tests")]
+    )  # the workers import this module
     try:
         launch.run(ddp_worker, (str(out),), {}, {"gpu": W}, spec_path=out / "spec.pkl", threads=W)
     finally:

@@ -25,13 +25,27 @@ def test_selection_is_recorded_and_scores_sum_over_files(tmp_path, tiny_model, t
     save_checkpoint(init, tiny_model)
     tiny_tokenizer.save_pretrained(tmp_path / "tok")
     ann = demo_dataset / "iglue" / "datasets" / "flickr30k" / "annotations"
-    roots = ImageRoots(flickr=str(demo_dataset / "images" / "flickr30k-images"),
-                       coco=str(demo_dataset / "images" / "val2014"))
-    cfg = FinetuneConfig(batch_size=8, epochs=2, lr=1e-4, max_tokens=40, max_words=40, start_eval=0, num_workers=0)
+    roots = ImageRoots(
+        flickr=str(demo_dataset / "images" / "flickr30k-images"),
+        coco=str(demo_dataset / "images" / "val2014"),
+    )
+    cfg = FinetuneConfig(
+        batch_size=8, epochs=2, lr=1e-4, max_tokens=40, max_words=40, start_eval=0, num_workers=0
+    )
     ev = EvalConfig(k_test=3, batch_size=16, fusion_batch_size=64, max_tokens=40, max_words=40)
     select = [str(ann / "valid_ann.jsonl"), str(ann / "test_ann.jsonl")]
-    summary = run_finetuning(init, tmp_path / "tok", [str(ann / "train_ann.jsonl")], select, tmp_path / "m.pt", cfg, ev,
-                             roots=roots, selection="test_as_original", log_path=tmp_path / "summary.json")
+    summary = run_finetuning(
+        init,
+        tmp_path / "tok",
+        [str(ann / "train_ann.jsonl")],
+        select,
+        tmp_path / "m.pt",
+        cfg,
+        ev,
+        roots=roots,
+        selection="test_as_original",
+        log_path=tmp_path / "summary.json",
+    )
     assert json.loads((tmp_path / "summary.json").read_text()) == summary
     assert summary["selection"] == "test_as_original" and summary["selection_files"] == select
     history = summary["history"]

@@ -61,12 +61,18 @@ def test_itc_with_idx_uses_soft_targets_over_same_image_pairs():
     v, t = _feats(4), _feats(4, seed=7)
     idx = torch.tensor([0, 0, 1, 2])  # rows 0 and 1 are the same image
     logits = v @ t.t() / 0.1
-    pos = torch.tensor([[.5, .5, 0, 0], [.5, .5, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1.]])
-    expected = (-(logits.log_softmax(1) * pos).sum(1).mean() - (logits.t().log_softmax(1) * pos).sum(1).mean()) / 2
-    assert losses.image_text_contrastive_loss(v, t, 0.1, idx).item() == pytest.approx(expected.item(), rel=1e-6)
+    pos = torch.tensor([[0.5, 0.5, 0, 0], [0.5, 0.5, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1.0]])
+    expected = (
+        -(logits.log_softmax(1) * pos).sum(1).mean() - (logits.t().log_softmax(1) * pos).sum(1).mean()
+    ) / 2
+    assert losses.image_text_contrastive_loss(v, t, 0.1, idx).item() == pytest.approx(
+        expected.item(), rel=1e-6
+    )
     # distinct ids give back the plain InfoNCE
     plain = losses.image_text_contrastive_loss(v, t, 0.1)
-    assert losses.image_text_contrastive_loss(v, t, 0.1, torch.arange(4)).item() == pytest.approx(plain.item())
+    assert losses.image_text_contrastive_loss(v, t, 0.1, torch.arange(4)).item() == pytest.approx(
+        plain.item()
+    )
 
 
 def test_hard_negatives_never_sample_the_same_image():
@@ -98,7 +104,7 @@ def test_hard_positive_picks_an_own_caption_and_prefers_the_weakest_language():
     b, k = 4, 3
     sim = torch.zeros(b, b * k)
     for i in range(b):
-        sim[i, i * k: i * k + k] = torch.tensor([10.0, 10.0, -10.0])  # language 2 is the one ranked low
+        sim[i, i * k : i * k + k] = torch.tensor([10.0, 10.0, -10.0])  # language 2 is the one ranked low
     g = torch.Generator().manual_seed(0)
     for sample_type in (0, 1, 2):
         pos = torch.stack([losses.hard_positive_languages(sim, k, sample_type, g) for _ in range(200)])
@@ -119,7 +125,9 @@ def test_one_to_k_hard_samples_are_valid():
     pos, neg_img, neg_txt = losses.one_to_k_hard_samples(sim, k, 1, g)
     assert ((pos // k) == torch.arange(b)).all()
     assert (neg_img != torch.arange(b)).all()  # the negative image of text p(b) is not image b
-    assert ((neg_txt // k) != torch.arange(b)).all()  # the negative text is no caption of image b, any language
+    assert (
+        (neg_txt // k) != torch.arange(b)
+    ).all()  # the negative text is no caption of image b, any language
 
 
 def test_itm_loss_labels_first_third_positive():
@@ -147,12 +155,12 @@ def _original_sampling_weights(sim: torch.Tensor, k: int, sample_type: int):
         if sample_type == 0:
             pos[i] = 1.0
         elif sample_type == 1:
-            pos[i] = max_weight - w_i2t[i, i * k:i * k + k]
+            pos[i] = max_weight - w_i2t[i, i * k : i * k + k]
         else:
-            pos[i] = max_sim - sim[i, i * k:i * k + k]
+            pos[i] = max_sim - sim[i, i * k : i * k + k]
     for i in range(b):
-        w_i2t[i, i * k:i * k + k] = 0
-        w_t2i[i * k:i * k + k, i] = 0
+        w_i2t[i, i * k : i * k + k] = 0
+        w_t2i[i * k : i * k + k, i] = 0
     return pos, w_i2t, w_t2i
 
 
@@ -182,7 +190,7 @@ def test_hard_samples_follow_the_original_per_sample_distributions(sample_type, 
     p_neg_text = neg_text_w / neg_text_w.sum(1, keepdim=True)
     p_neg_image_given_text = neg_image_w / neg_image_w.sum(1, keepdim=True)
     # the negative image is drawn for the sampled positive text: mix the text rows by p_lang
-    p_neg_image = torch.stack([p_lang[i] @ p_neg_image_given_text[i * k:i * k + k] for i in range(b)])
+    p_neg_image = torch.stack([p_lang[i] @ p_neg_image_given_text[i * k : i * k + k] for i in range(b)])
     samples = [losses.one_to_k_hard_samples(sim, k, sample_type, g) for _ in range(draws)]
     pos, neg_image, neg_text = (torch.stack(s) for s in zip(*samples))
     assert ((pos // k) == torch.arange(b)).all()

@@ -186,7 +186,12 @@ def test_skipgram_probability_and_size_shape_the_spans():
 
 
 def _random_caption(rng: random.Random) -> str:
-    alphabets = ["abcdefghijklmnopqrstuvwxyz", "абвгдежзиклмнопрстуф", "的一是不了人我在有他这中大来上", "あいうえおかきくけこさしすせそ"]
+    alphabets = [
+        "abcdefghijklmnopqrstuvwxyz",
+        "абвгдежзиклмнопрстуф",
+        "的一是不了人我在有他这中大来上",
+        "あいうえおかきくけこさしすせそ",
+    ]
     letters = rng.choice(alphabets)
     return " ".join("".join(rng.choices(letters, k=rng.randint(1, 9))) for _ in range(rng.randint(1, 45)))
 
@@ -201,7 +206,12 @@ def test_collator_masks_many_random_captions_within_the_spec(tiny_tokenizer):
     for _ in range(20):
         batch = [(torch.zeros(3, 4, 4), [_random_caption(rng) for _ in range(k)]) for _ in range(6)]
         out = collate(batch)
-        ids, att, pos, labels = out["input_ids"], out["attention_mask"], out["masked_pos"], out["masked_labels"]
+        ids, att, pos, labels = (
+            out["input_ids"],
+            out["attention_mask"],
+            out["masked_pos"],
+            out["masked_labels"],
+        )
         assert ids.shape[0] == 6 * k and ids.shape[1] <= 40 and out["k"] == k
         for row in range(ids.shape[0]):
             length = int(att[row].sum())

@@ -5,7 +5,14 @@ import math
 import numpy as np
 import pytest
 
-from ccrk.metrics import fold_slices, gold_ranks, mean_metrics, mean_rank_variance, recall_at_k, retrieval_metrics
+from ccrk.metrics import (
+    fold_slices,
+    gold_ranks,
+    mean_metrics,
+    mean_rank_variance,
+    recall_at_k,
+    retrieval_metrics,
+)
 
 
 def _ranks_by_argsort(scores, gold):
@@ -109,8 +116,13 @@ def test_mrv_errors():
 
 def test_fold_slices_match_ccrk_split():
     # CCRK: fold i covers [i * (n // 5), (i + 1) * (n // 5)), the last one takes the remainder
-    assert fold_slices(5000, 5) == [range(0, 1000), range(1000, 2000), range(2000, 3000), range(3000, 4000),
-                                    range(4000, 5000)]
+    assert fold_slices(5000, 5) == [
+        range(0, 1000),
+        range(1000, 2000),
+        range(2000, 3000),
+        range(3000, 4000),
+        range(4000, 5000),
+    ]
     assert fold_slices(12, 5) == [range(0, 2), range(2, 4), range(4, 6), range(6, 8), range(8, 12)]
     assert fold_slices(7, 1) == [range(0, 7)]
     with pytest.raises(ValueError, match="cannot split 3 images into 5 folds"):

@@ -35,8 +35,9 @@ def test_positions_start_at_zero(tiny_model):
     ids = torch.tensor([[0, 5, 6, 2]])
     att = torch.ones_like(ids)
     ours = tiny_model.text_hidden(ids, att)
-    explicit = tiny_model.text_encoder(input_ids=ids, attention_mask=att,
-                                       position_ids=torch.arange(4)[None]).last_hidden_state
+    explicit = tiny_model.text_encoder(
+        input_ids=ids, attention_mask=att, position_ids=torch.arange(4)[None]
+    ).last_hidden_state
     hf_default = tiny_model.text_encoder(input_ids=ids, attention_mask=att).last_hidden_state
     torch.testing.assert_close(ours, explicit)
     assert not torch.allclose(ours, hf_default)
@@ -93,7 +94,7 @@ def test_finetune_itm_negatives_follow_the_similarity_only_when_hard(tiny_model,
     images, ids, att, *_ = _batch(tiny_model, b=4, k=1)
     idx = torch.tensor([0, 0, 1, 2])
     tiny_model.forward_finetune(images, ids, att, idx, hard_negatives=hard)
-    (sim, same), = seen
+    ((sim, same),) = seen
     assert torch.equal(same, idx.view(-1, 1) == idx.view(1, -1))
     assert (sim.abs().sum() > 0) if hard else torch.equal(sim, torch.zeros(4, 4))
 

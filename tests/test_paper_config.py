@@ -24,14 +24,37 @@ VARIANTS = {
 PRETRAIN_JOBS = {"pretrain_corpus": 1, "pretrain": 1}
 XFLICKRCO_JOBS = {**PRETRAIN_JOBS, "finetune": 1, "evaluate_xflickrco": 1, "retrieval_table": 1}
 # `tables`: every enabled protocol of SPEC §4.4 (5 tables; MRV for xFlickr&CO zero-/few-shot and Multi30K)
-FINETUNE_RUNS = {"xflickrco/zeroshot", "wit/zeroshot", "multi30k/en", "multi30k/all", "mscoco/en", "mscoco/all",
-                 *(f"xflickrco/fewshot/{lang}" for lang in ("de", "es", "id", "ja", "ru", "tr", "zh")),
-                 *(f"multi30k/single/{lang}" for lang in ("de", "fr", "cs")),
-                 *(f"mscoco/single/{lang}" for lang in ("zh", "ja"))}
-TABLE_JOBS = {**PRETRAIN_JOBS, "translate": 64, "finetune": len(FINETUNE_RUNS), "evaluate_xflickrco": 1,
-              "evaluate_wit": 1, "evaluate_multi30k": 2, "evaluate_mscoco": 2, "evaluate_per_language": 12,
-              "retrieval_table": 5, "mrv_table": 3, "chart": 5, "tables": 1,
-              "multi30k": 1, "mscoco_en": 1, "mscoco_ja": 1, "mscoco_zh": 1, "wit_join_test": 1, "wit_join_train": 1}
+FINETUNE_RUNS = {
+    "xflickrco/zeroshot",
+    "wit/zeroshot",
+    "multi30k/en",
+    "multi30k/all",
+    "mscoco/en",
+    "mscoco/all",
+    *(f"xflickrco/fewshot/{lang}" for lang in ("de", "es", "id", "ja", "ru", "tr", "zh")),
+    *(f"multi30k/single/{lang}" for lang in ("de", "fr", "cs")),
+    *(f"mscoco/single/{lang}" for lang in ("zh", "ja")),
+}
+TABLE_JOBS = {
+    **PRETRAIN_JOBS,
+    "translate": 64,
+    "finetune": len(FINETUNE_RUNS),
+    "evaluate_xflickrco": 1,
+    "evaluate_wit": 1,
+    "evaluate_multi30k": 2,
+    "evaluate_mscoco": 2,
+    "evaluate_per_language": 12,
+    "retrieval_table": 5,
+    "mrv_table": 3,
+    "chart": 5,
+    "tables": 1,
+    "multi30k": 1,
+    "mscoco_en": 1,
+    "mscoco_ja": 1,
+    "mscoco_zh": 1,
+    "wit_join_test": 1,
+    "wit_join_train": 1,
+}
 
 
 def test_every_overlay_is_a_variant_under_test():
@@ -71,17 +94,35 @@ def test_paper_model_and_recipe_are_spec_2_5():
     assert (model.vision.image_res, model.vision.window_size, model.vision.width) == (224, 7, 1024)
     assert (model.text.hidden_size, model.text.num_text_layers, model.text.num_fusion_layers) == (1024, 6, 6)
     assert (model.embed_dim, model.temp, model.temp_min, model.temp_max) == (256, 0.07, 0.001, 0.5)
-    pre = from_dict(PretrainConfig, {**cfg["pretrain"], "languages": cfg["languages"]["pretrain"]}, "pretrain")
+    pre = from_dict(
+        PretrainConfig, {**cfg["pretrain"], "languages": cfg["languages"]["pretrain"]}, "pretrain"
+    )
     assert pre == PretrainConfig()
     assert (pre.batch_size, pre.epochs, pre.lr, pre.lr_mult, pre.weight_decay, pre.grad_clip) == (
-        64, 30, 1e-4, 2.0, 0.01, 1.0)
+        64,
+        30,
+        1e-4,
+        2.0,
+        0.01,
+        1.0,
+    )
     assert (pre.max_tokens, pre.masking.mask_prob, pre.masking.max_masks, pre.masking.skipgram_prob) == (
-        40, 0.4, 12, 0.2)
+        40,
+        0.4,
+        12,
+        0.2,
+    )
     assert (pre.caption_num, pre.sample_type, pre.divisor) == (0, 1, None)
     assert from_dict(EvalConfig, cfg["evaluate"], "evaluate") == EvalConfig()
     ft = cfg["finetune"]  # xFlickrCO.yaml, README --bs 64 over 4 GPUs
-    assert (ft["batch_size"] * 4, ft["lr"], ft["epochs"], ft["warmup"], ft["max_tokens"], ft["start_eval"]) == (
-        64, 3e-5, 10, 0.1, 80, 7)
+    assert (
+        ft["batch_size"] * 4,
+        ft["lr"],
+        ft["epochs"],
+        ft["warmup"],
+        ft["max_tokens"],
+        ft["start_eval"],
+    ) == (64, 3e-5, 10, 0.1, 80, 7)
     assert (ft["image_res"], ft["window_size"]) == (384, 12)
 
 
@@ -104,8 +145,12 @@ def test_schema_rejects_bad_variant_settings():
     from snakemake.utils import validate
 
     cfg = merged_config(paper_configfiles())
-    for section, key, value in [("corpus", "max_images", 0), ("pretrain", "epoch_size", 0),
-                                ("pretrain", "sample_type", 3), ("pretrain", "divisor", 0)]:
+    for section, key, value in [
+        ("corpus", "max_images", 0),
+        ("pretrain", "epoch_size", 0),
+        ("pretrain", "sample_type", 3),
+        ("pretrain", "divisor", 0),
+    ]:
         bad = yaml.safe_load(yaml.safe_dump(cfg))
         bad[section][key] = value
         with pytest.raises(Exception, match=rf"\['{section}'\]\['{key}'\]"):
@@ -129,10 +174,15 @@ def test_paper_dry_run_plans_the_xflickrco_table(paper_workdir):
     assert by_rule["pretrain"].params.train["batch_size"] == 64
     assert by_rule["pretrain"].input.tokenizer == "data/xlm-roberta-large"
     assert by_rule["pretrain_corpus"].input.given == "data/pretrain/given_3m.jsonl"
-    assert by_rule["finetune"].params.train["lr"] == 3e-5 and by_rule["finetune"].params.train["image_res"] == 384
+    assert (
+        by_rule["finetune"].params.train["lr"] == 3e-5
+        and by_rule["finetune"].params.train["image_res"] == 384
+    )
     assert by_rule["evaluate_xflickrco"].params.evaluate["k_test"] == 128
     expected = merged_config(paper_configfiles())
-    assert {k: v for k, v in seen.items() if k != "demo"} == {k: v for k, v in expected.items() if k != "demo"}
+    assert {k: v for k, v in seen.items() if k != "demo"} == {
+        k: v for k, v in expected.items() if k != "demo"
+    }
     assert not (paper_workdir / "results").exists()  # a dry run writes nothing
 
 
@@ -143,10 +193,16 @@ def test_paper_dry_run_of_every_table(paper_workdir):
     assert set(finetune) == FINETUNE_RUNS
     few = finetune["xflickrco/fewshot/ja"]
     assert few.input.model == "results/finetune/xflickrco/zeroshot/model.pt"  # from the English model
-    assert (few.params.train["lr"], few.params.train["epochs"], few.params.train["eval_every"]) == (1e-6, 60, 10)
+    assert (few.params.train["lr"], few.params.train["epochs"], few.params.train["eval_every"]) == (
+        1e-6,
+        60,
+        10,
+    )
     assert few.params.train["batch_size"] == 16  # the demo's 8 must not leak in (config.yaml loads first)
-    assert finetune["wit/zeroshot"].params.train["batch_size"] * 4 == 80 and finetune["wit/zeroshot"].params.train[
-        "epochs"] == 5
+    assert (
+        finetune["wit/zeroshot"].params.train["batch_size"] * 4 == 80
+        and finetune["wit/zeroshot"].params.train["epochs"] == 5
+    )
     assert finetune["multi30k/single/de"].input.model == "results/finetune/multi30k/en/model.pt"
     assert finetune["multi30k/all"].params.train["max_tokens"] == 40
     assert finetune["mscoco/en"].params.evaluate["k_test"] == 256

@@ -9,7 +9,9 @@ from ccrk.plots import PUBLISHED, bar_chart, chart_series
 
 
 def test_series_put_published_values_under_the_right_languages():
-    table = pd.DataFrame({"lang": ["de", "en", "avg"], "ir_r1": [10.0, 30.0, 10.0], "tr_r1": [9.0, 28.0, 9.0]})
+    table = pd.DataFrame(
+        {"lang": ["de", "en", "avg"], "ir_r1": [10.0, 30.0, 10.0], "tr_r1": [9.0, 28.0, 9.0]}
+    )
     series = chart_series(table, PUBLISHED["xflickrco"])
     labels = [s["label"] for s in series]
     assert labels[:2] == ["ccrk IR@1", "ccrk TR@1"] and not series[0]["published"]
@@ -21,8 +23,14 @@ def test_series_put_published_values_under_the_right_languages():
 
 
 def test_chart_png_per_setting(tmp_path):
-    table = pd.DataFrame({"setting": ["en", "en", "all", "all"], "lang": ["en", "de"] * 2,
-                          "ir_r1": [50.0, 20.0, 51.0, 40.0], "tr_r1": [55.0, 22.0, 50.0, 41.0]})
+    table = pd.DataFrame(
+        {
+            "setting": ["en", "en", "all", "all"],
+            "lang": ["en", "de"] * 2,
+            "ir_r1": [50.0, 20.0, 51.0, 40.0],
+            "tr_r1": [55.0, 22.0, 50.0, 41.0],
+        }
+    )
     table.to_csv(tmp_path / "t.csv", index=False)
     bar_chart(tmp_path / "t.csv", tmp_path / "t.png", "multi30k", title="multi30k")
     with Image.open(tmp_path / "t.png") as im:

@@ -24,26 +24,38 @@ def test_fewshot_100_shots_per_language_on_the_real_files():
     valid_keys = {image_key(r) for r in read_iglue(IGLUE / "flickr30k" / "annotations" / "valid_ann.jsonl")}
     image_sets = []
     for lang in FEWSHOT_LANGS:
-        items = load_train([str(IGLUE / "xFlickrCO" / "annotations" / lang / "train_100.jsonl")], "iglue",
-                           ImageRoots(flickr="/f", coco="/c"))
+        items = load_train(
+            [str(IGLUE / "xFlickrCO" / "annotations" / lang / "train_100.jsonl")],
+            "iglue",
+            ImageRoots(flickr="/f", coco="/c"),
+        )
         assert len(items) == 100 and len({i.image_idx for i in items}) == 100  # one caption per image
         assert all(i.image_path.startswith("/f/") for i in items)  # all Flickr30K
-        keys = {image_key(r) for r in read_iglue(IGLUE / "xFlickrCO" / "annotations" / lang / "train_100.jsonl")}
+        keys = {
+            image_key(r) for r in read_iglue(IGLUE / "xFlickrCO" / "annotations" / lang / "train_100.jsonl")
+        }
         assert not keys & test_keys and not keys & valid_keys  # never a test or validation image
-        small = {image_key(r) for r in read_iglue(IGLUE / "xFlickrCO" / "annotations" / lang / "train_25.jsonl")}
+        small = {
+            image_key(r) for r in read_iglue(IGLUE / "xFlickrCO" / "annotations" / lang / "train_25.jsonl")
+        }
         assert small < keys  # train_25 is a subset (not always a prefix) of train_100
         image_sets.append(keys)
     assert all(s == image_sets[0] for s in image_sets)  # the same 100 images in every language
 
 
-@pytest.mark.parametrize("lang, lines, images, texts", [("en", 1000, 685, 1000), ("id", 901, 854, 900),
-                                                        ("ja", 1000, 842, 1000), ("tr", 721, 681, 721)])
+@pytest.mark.parametrize(
+    "lang, lines, images, texts",
+    [("en", 1000, 685, 1000), ("id", 901, 854, 900), ("ja", 1000, 842, 1000), ("tr", 721, 681, 721)],
+)
 def test_wit_groups_captions_by_image_url_on_the_real_files(tmp_path, lang, lines, images, texts):
     records = read_wit(WIT / f"test_{lang}.jsonl")
     assert len(records) == lines and all(r.language == lang and r.image is None for r in records)
     joined = tmp_path / "joined.jsonl"  # what the WIT pixel join writes: the same lines plus image_content
     pixels = _png_b64()
-    with open(WIT / f"test_{lang}.jsonl", encoding="utf-8") as src, open(joined, "w", encoding="utf-8") as out:
+    with (
+        open(WIT / f"test_{lang}.jsonl", encoding="utf-8") as src,
+        open(joined, "w", encoding="utf-8") as out,
+    ):
         for line in src:
             out.write(json.dumps({**json.loads(line), "image_content": pixels}, ensure_ascii=False) + "\n")
     data = load_eval(str(joined), "wit", ImageRoots())
@@ -53,7 +65,11 @@ def test_wit_groups_captions_by_image_url_on_the_real_files(tmp_path, lang, line
     urls = [k[1] for k in data.image_keys]
     assert len(set(urls)) == images
     if lang == "en":
-        idx98 = {r.image_url for r in records if json.loads(_line(WIT / "test_en.jsonl", r.line))["image_idx"] == 98}
+        idx98 = {
+            r.image_url
+            for r in records
+            if json.loads(_line(WIT / "test_en.jsonl", r.line))["image_idx"] == 98
+        }
         assert len(idx98) == 2 and idx98 <= set(urls)
     if lang == "id":  # line 797 is a lone no-break space: not a query, its image stays
         assert data.dropped == [(797, "caption 0: empty caption '\\xa0' after strip()")]
@@ -107,18 +123,31 @@ def _write(path, obj):
 
 
 def test_spec_54_json_eval_and_train(tmp_path):
-    test = _write(tmp_path / "test_2016_flickr.de.json", [
-        {"image": "flickr30k-images/1.jpg", "caption": ["ein hund", "zwei hunde"], "image_id": 1},
-        {"image": "flickr30k-images/2.jpg", "caption": ["eine katze", "  "], "image_id": 2},
-    ])
+    test = _write(
+        tmp_path / "test_2016_flickr.de.json",
+        [
+            {"image": "flickr30k-images/1.jpg", "caption": ["ein hund", "zwei hunde"], "image_id": 1},
+            {"image": "flickr30k-images/2.jpg", "caption": ["eine katze", "  "], "image_id": 2},
+        ],
+    )
     data = load_json_eval_set(test, tmp_path)
-    assert data.image_paths == [str(tmp_path / "flickr30k-images" / "1.jpg"), str(tmp_path / "flickr30k-images/2.jpg")]
+    assert data.image_paths == [
+        str(tmp_path / "flickr30k-images" / "1.jpg"),
+        str(tmp_path / "flickr30k-images/2.jpg"),
+    ]
     assert data.texts == ["ein hund", "zwei hunde", "eine katze"] and data.img2txt == [[0, 1], [2]]
     assert data.dropped == [(1, "caption 1: empty caption '  ' after strip()")]
-    train_en = _write(tmp_path / "train.en.json", [{"caption": "a dog", "image": "flickr30k-images/1.jpg", "image_id": 1},
-                                                   {"caption": "a cat", "image": "flickr30k-images/2.jpg", "image_id": 2}])
-    train_de = _write(tmp_path / "train.de.json", [{"caption": "eine katze", "image": "flickr30k-images/2.jpg",
-                                                    "image_id": 2}])
+    train_en = _write(
+        tmp_path / "train.en.json",
+        [
+            {"caption": "a dog", "image": "flickr30k-images/1.jpg", "image_id": 1},
+            {"caption": "a cat", "image": "flickr30k-images/2.jpg", "image_id": 2},
+        ],
+    )
+    train_de = _write(
+        tmp_path / "train.de.json",
+        [{"caption": "eine katze", "image": "flickr30k-images/2.jpg", "image_id": 2}],
+    )
     items, _ = load_json_train_set(train_en, tmp_path)
     assert [(i.caption, i.image_idx) for i in items] == [("a dog", 0), ("a cat", 1)]
     merged = load_train([str(train_en), str(train_de)], "json", ImageRoots(root=str(tmp_path)))
@@ -126,12 +155,15 @@ def test_spec_54_json_eval_and_train(tmp_path):
     assert [(i.caption, i.image_idx) for i in merged] == [("a dog", 0), ("a cat", 1), ("eine katze", 1)]
 
 
-@pytest.mark.parametrize("content, where", [
-    ({"image": "a.jpg", "caption": "x"}, "expected a JSON list"),
-    ([{"image": "a.jpg"}], "record 0: field 'caption': missing"),
-    ([{"image": "a.jpg", "caption": "x"}, {"image": 5, "caption": "y"}], "record 1: field 'image'"),
-    ([{"image": "../a.jpg", "caption": "x"}], "record 0: field 'image': image path '../a.jpg' escapes"),
-])
+@pytest.mark.parametrize(
+    "content, where",
+    [
+        ({"image": "a.jpg", "caption": "x"}, "expected a JSON list"),
+        ([{"image": "a.jpg"}], "record 0: field 'caption': missing"),
+        ([{"image": "a.jpg", "caption": "x"}, {"image": 5, "caption": "y"}], "record 1: field 'image'"),
+        ([{"image": "../a.jpg", "caption": "x"}], "record 0: field 'image': image path '../a.jpg' escapes"),
+    ],
+)
 def test_spec_54_json_errors_name_file_record_field(tmp_path, content, where):
     path = _write(tmp_path / "en.train.json", content)
     with pytest.raises(DataError, match=where):

@@ -57,10 +57,13 @@ def test_multi30k_settings_and_selection():
     assert p.init_model("multi30k", "all") == "P.pt"
     assert p.selection_files("multi30k", "en") == ["M/val.en.json"]
     assert p.selection_files("multi30k", "all") == [f"M/val.{x}.json" for x in ("en", "de", "fr", "cs")]
-    original = _protocols(multi30k={"enabled": True, "selection": "test_as_original", "single_from": "pretrain"})
+    original = _protocols(
+        multi30k={"enabled": True, "selection": "test_as_original", "single_from": "pretrain"}
+    )
     # the original sums test r_mean over every evaluated language
-    assert original.selection_files("multi30k", "en") == [f"M/test_2016_flickr.{x}.json" for x in
-                                                          ("en", "de", "fr", "cs")]
+    assert original.selection_files("multi30k", "en") == [
+        f"M/test_2016_flickr.{x}.json" for x in ("en", "de", "fr", "cs")
+    ]
     assert original.selection_files("multi30k", "single", "cs") == ["M/test_2016_flickr.cs.json"]
     assert original.selection("xflickrco", "fewshot") == "validation"  # the override is per protocol
     assert original.init_model("multi30k", "single", "fr") == "P.pt"
@@ -71,16 +74,26 @@ def test_multi30k_settings_and_selection():
 
 
 def test_mscoco_folds_and_original_selection_on_english_test():
-    p = _protocols(mscoco={"enabled": True, "selection": "test_as_original",
-                           "by_setting": {"all": {"finetune": {"batch_size": 10}}}})
+    p = _protocols(
+        mscoco={
+            "enabled": True,
+            "selection": "test_as_original",
+            "by_setting": {"all": {"finetune": {"batch_size": 10}}},
+        }
+    )
     assert p.folds("mscoco") == {"en": 5, "ja": 5} and p.folds("multi30k") == {}
     assert p.test_file("mscoco", "zh") == "C/zh.test.json"
     assert p.selection_files("mscoco", "single", "zh") == ["C/en.test.json"]  # CCRK evaluates only en
     assert p.languages("mscoco", "single") == ["zh", "ja"] and p.languages("mscoco") == ["en", "zh", "ja"]
     assert p.finetune_config("mscoco", "all")["batch_size"] == 10
-    assert p.finetune_config("mscoco", "en")["batch_size"] == 32  # the by_setting override stays in its setting
-    assert p.finetune_config("mscoco", "all")["augment"] == {"crop_scale_min": 0.8, "hflip": False,
-                                                             "randaugment": False}
+    assert (
+        p.finetune_config("mscoco", "en")["batch_size"] == 32
+    )  # the by_setting override stays in its setting
+    assert p.finetune_config("mscoco", "all")["augment"] == {
+        "crop_scale_min": 0.8,
+        "hflip": False,
+        "randaugment": False,
+    }
 
 
 def test_wit_files():

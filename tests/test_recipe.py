@@ -32,27 +32,30 @@ def test_adamw_as_ccrk_optim_py(model):
     assert len(opt.param_groups) == 4
 
 
-@pytest.mark.parametrize("name,decay,new", [
-    # names containing bias / LayerNorm.* / norm[12].* skip decay (CCRK optim.py), the Swin tables included
-    ("vision_encoder.swin.layers.0.blocks.0.attn.relative_position_bias_table", False, False),
-    ("vision_encoder.swin.layers.0.blocks.0.attn.qkv.weight", True, False),
-    ("vision_encoder.swin.layers.0.blocks.0.norm1.weight", False, False),
-    ("vision_encoder.swin.patch_embed.norm.weight", False, False),
-    ("vision_encoder.swin.norm.weight", False, False),
-    ("text_encoder.embeddings.word_embeddings.weight", True, False),
-    ("text_encoder.embeddings.LayerNorm.weight", False, False),
-    ("text_encoder.encoder.layer.0.attention.self.query.bias", False, False),
-    ("fusion_encoder.layer.0.attention.self.query.weight", True, False),
-    # what XLM-R and Swin do not provide learns at lr x 2: cross-attention, projections, temp, ITM head
-    ("fusion_encoder.layer.0.crossattention.self.key.weight", True, True),
-    ("fusion_encoder.layer.0.crossattention.output.LayerNorm.weight", False, True),
-    ("vision_proj.weight", True, True),
-    ("text_proj.bias", False, True),
-    ("temp", True, True),  # not in the no-decay list: decayed, as in the original
-    ("itm_head.1.weight", True, True),  # the ITM LayerNorm is `itm_head.1`: no name match, decayed
-    ("mlm_head.bias", False, False),
-    ("mlm_head.LayerNorm.weight", False, False),
-])
+@pytest.mark.parametrize(
+    "name,decay,new",
+    [
+        # names containing bias / LayerNorm.* / norm[12].* skip decay (CCRK optim.py), the Swin tables included
+        ("vision_encoder.swin.layers.0.blocks.0.attn.relative_position_bias_table", False, False),
+        ("vision_encoder.swin.layers.0.blocks.0.attn.qkv.weight", True, False),
+        ("vision_encoder.swin.layers.0.blocks.0.norm1.weight", False, False),
+        ("vision_encoder.swin.patch_embed.norm.weight", False, False),
+        ("vision_encoder.swin.norm.weight", False, False),
+        ("text_encoder.embeddings.word_embeddings.weight", True, False),
+        ("text_encoder.embeddings.LayerNorm.weight", False, False),
+        ("text_encoder.encoder.layer.0.attention.self.query.bias", False, False),
+        ("fusion_encoder.layer.0.attention.self.query.weight", True, False),
+        # what XLM-R and Swin do not provide learns at lr x 2: cross-attention, projections, temp, ITM head
+        ("fusion_encoder.layer.0.crossattention.self.key.weight", True, True),
+        ("fusion_encoder.layer.0.crossattention.output.LayerNorm.weight", False, True),
+        ("vision_proj.weight", True, True),
+        ("text_proj.bias", False, True),
+        ("temp", True, True),  # not in the no-decay list: decayed, as in the original
+        ("itm_head.1.weight", True, True),  # the ITM LayerNorm is `itm_head.1`: no name match, decayed
+        ("mlm_head.bias", False, False),
+        ("mlm_head.LayerNorm.weight", False, False),
+    ],
+)
 def test_param_groups(model, name, decay, new):
     params = dict(model.named_parameters())
     opt = build_optimizer(model, PAPER, model.newly_initialised_parameters())
@@ -64,10 +67,13 @@ def test_finetuning_uses_one_learning_rate(model):
     assert {g["lr"] for g in opt.param_groups} == {3e-5}
 
 
-@pytest.mark.parametrize("warmup,total,n_warm", [
-    (0.03006253006253006, 30 * 25855, 23318),  # CCRK 3M: a fraction of all steps
-    (2500, 30 * 22174, 2500),  # CCLM: steps
-])
+@pytest.mark.parametrize(
+    "warmup,total,n_warm",
+    [
+        (0.03006253006253006, 30 * 25855, 23318),  # CCRK 3M: a fraction of all steps
+        (2500, 30 * 22174, 2500),  # CCLM: steps
+    ],
+)
 def test_linear_warmup_then_linear_decay_at_paper_scale(warmup, total, n_warm):
     opt = torch.optim.AdamW([torch.nn.Parameter(torch.zeros(1))], lr=1e-4)
     factor = linear_schedule(opt, warmup, total).lr_lambdas[0]
@@ -103,12 +109,21 @@ def test_train_loop_steps_the_schedule_and_clips_every_iteration(tmp_path, monke
     monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", spy)
     monkeypatch.setattr(train, "build_optimizer", build)
     x = torch.randn(20, 4) * 100  # large inputs: every gradient norm far above the clip
-    batches = lambda e, s: [{"x": x[i * 4:i * 4 + 4]} for i in range(s, 5)]  # noqa: E731
-    train_loop(net, lambda b: {"mse": ((net(b["x"]) - 1) ** 2).mean()}, batches, steps_per_epoch=5, epochs=2, optim_cfg=OptimConfig(lr=1.0, warmup=2, grad_clip=0.5),
-               state_path=tmp_path / "s")
+    batches = lambda e, s: [{"x": x[i * 4 : i * 4 + 4]} for i in range(s, 5)]  # noqa: E731
+    train_loop(
+        net,
+        lambda b: {"mse": ((net(b["x"]) - 1) ** 2).mean()},
+        batches,
+        steps_per_epoch=5,
+        epochs=2,
+        optim_cfg=OptimConfig(lr=1.0, warmup=2, grad_clip=0.5),
+        state_path=tmp_path / "s",
+    )
     assert [s[0] for s in seen] == [0.5] * 10
     assert all(before > 0.5 and after == pytest.approx(0.5, rel=1e-4) for _, before, after, _ in seen)
-    assert [s[3] for s in seen] == pytest.approx([0.0, 0.5, 1.0, 7 / 8, 6 / 8, 5 / 8, 4 / 8, 3 / 8, 2 / 8, 1 / 8])
+    assert [s[3] for s in seen] == pytest.approx(
+        [0.0, 0.5, 1.0, 7 / 8, 6 / 8, 5 / 8, 4 / 8, 3 / 8, 2 / 8, 1 / 8]
+    )
 
 
 def test_fp16_path_unscales_before_clipping(monkeypatch):
@@ -121,7 +136,7 @@ def test_fp16_path_unscales_before_clipping(monkeypatch):
         return total
 
     monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", spy)
-    for scaler in (None, torch.amp.GradScaler("cpu", init_scale=2.0 ** 12)):
+    for scaler in (None, torch.amp.GradScaler("cpu", init_scale=2.0**12)):
         torch.manual_seed(0)
         net = torch.nn.Linear(4, 1)
         loss = ((net(torch.ones(2, 4)) - 3) ** 2).mean()
@@ -133,7 +148,9 @@ def test_precision_per_device(monkeypatch):
     ctx, scaler = train.autocast_context(torch.device("cpu"))
     assert not ctx._enabled and scaler is None  # plain fp32 on CPU
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
-    with pytest.warns(UserWarning):  # this host has no CUDA: autocast disables itself, the choice is what counts
+    with pytest.warns(
+        UserWarning
+    ):  # this host has no CUDA: autocast disables itself, the choice is what counts
         ctx, scaler = train.autocast_context(torch.device("cuda"))
     assert ctx.fast_dtype == torch.bfloat16 and scaler is None  # bf16 needs no loss scaling
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)
@@ -156,7 +173,7 @@ def test_caption_num_keeps_that_many_languages_in_config_order(tiny_tokenizer):
         assert out["input_ids"].shape[0] == 4 * c and out["k"] == c
         lang_of_row = (out["attention_mask"].sum(1) - 3).tolist()  # tokens - <s> - </s> - 1
         for image in range(4):
-            idx = lang_of_row[image * c:(image + 1) * c]
+            idx = lang_of_row[image * c : (image + 1) * c]
             assert idx == sorted(set(idx))  # c distinct languages, in the configured order
             chosen[idx] += 1
     share = chosen.float() / (4 * n_batches)

@@ -11,7 +11,13 @@ TARGET = "results/xflickrco_table.csv"
 def _dry_run(tmp_path, **overrides):
     """Files a Snakemake API dry-run of TARGET would write, with the demo config plus `overrides` (section -> keys)."""
     from snakemake.api import SnakemakeApi
-    from snakemake.settings.types import ConfigSettings, DAGSettings, OutputSettings, Quietness, ResourceSettings
+    from snakemake.settings.types import (
+        ConfigSettings,
+        DAGSettings,
+        OutputSettings,
+        Quietness,
+        ResourceSettings,
+    )
 
     cfg = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
     for section, keys in overrides.items():
@@ -20,10 +26,15 @@ def _dry_run(tmp_path, **overrides):
     configfile.write_text(yaml.safe_dump(cfg))
     updated = []
     with SnakemakeApi(OutputSettings(quiet={Quietness.ALL})) as api:
-        wf = api.workflow(resource_settings=ResourceSettings(cores=1),
-                          config_settings=ConfigSettings(configfiles=[configfile]),
-                          snakefile=REPO / "Snakefile", workdir=tmp_path / "work")
-        wf.dag(DAGSettings(targets={TARGET})).execute_workflow(pseudo_executor="dryrun", updated_files=updated)
+        wf = api.workflow(
+            resource_settings=ResourceSettings(cores=1),
+            config_settings=ConfigSettings(configfiles=[configfile]),
+            snakefile=REPO / "Snakefile",
+            workdir=tmp_path / "work",
+        )
+        wf.dag(DAGSettings(targets={TARGET})).execute_workflow(
+            pseudo_executor="dryrun", updated_files=updated
+        )
     return set(updated)
 
 
@@ -31,11 +42,16 @@ def test_released_checkpoint_replaces_pretraining(tmp_path):
     released = tmp_path / "ccrk_3m_10lan_epoch_29.th"
     released.write_bytes(b"placeholder")  # a dry run only needs the file to exist
     (tmp_path / "xlm-roberta-large").mkdir()
-    updated = _dry_run(tmp_path, pretrain={"checkpoint": str(released)},
-                       tokenizer={"path": str(tmp_path / "xlm-roberta-large")})
+    updated = _dry_run(
+        tmp_path,
+        pretrain={"checkpoint": str(released)},
+        tokenizer={"path": str(tmp_path / "xlm-roberta-large")},
+    )
     assert {TARGET, "results/finetune/xflickrco/zeroshot/model.pt"} <= updated
-    assert not any(f.startswith(("results/pretrain", "results/corpus", "results/translate", "results/tokenizer"))
-                   for f in updated)
+    assert not any(
+        f.startswith(("results/pretrain", "results/corpus", "results/translate", "results/tokenizer"))
+        for f in updated
+    )
 
 
 def test_the_released_checkpoint_is_the_fine_tuning_input(tmp_path):
@@ -43,8 +59,11 @@ def test_the_released_checkpoint_is_the_fine_tuning_input(tmp_path):
 
     (tmp_path / "xlm-roberta-large").mkdir()
     with pytest.raises(MissingInputException, match="missing_epoch_29.th"):
-        _dry_run(tmp_path, pretrain={"checkpoint": str(tmp_path / "missing_epoch_29.th")},
-                 tokenizer={"path": str(tmp_path / "xlm-roberta-large")})
+        _dry_run(
+            tmp_path,
+            pretrain={"checkpoint": str(tmp_path / "missing_epoch_29.th")},
+            tokenizer={"path": str(tmp_path / "xlm-roberta-large")},
+        )
 
 
 def test_released_checkpoint_needs_the_xlmr_tokenizer(tmp_path):

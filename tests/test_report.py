@@ -20,10 +20,18 @@ def _placeholders(workdir, cfg) -> None:
     """Empty stand-ins for the reformatted WIT / Multi30K / MSCOCO annotations (rules/annotations.smk)."""
     p = cfg["protocols"]
     files = [f"wit/{name}.jsonl" for name in ("train_en", "val_en")]
-    files += [f"wit/test_{lang}.jsonl" for lang in p["wit_zeroshot"].get("languages", [
-        "ar", "bg", "da", "el", "en", "et", "id", "ja", "ko", "tr", "vi"])]
+    files += [
+        f"wit/test_{lang}.jsonl"
+        for lang in p["wit_zeroshot"].get(
+            "languages", ["ar", "bg", "da", "el", "en", "et", "id", "ja", "ko", "tr", "vi"]
+        )
+    ]
     for lang in ("en", "de", "fr", "cs"):
-        files += [f"multi30k/train.{lang}.json", f"multi30k/val.{lang}.json", f"multi30k/test_2016_flickr.{lang}.json"]
+        files += [
+            f"multi30k/train.{lang}.json",
+            f"multi30k/val.{lang}.json",
+            f"multi30k/test_2016_flickr.{lang}.json",
+        ]
     for lang in ("en", "zh", "ja"):
         files += [f"mscoco/{lang}.{split}.json" for split in ("train", "val", "test")]
     for f in files:
@@ -45,16 +53,24 @@ def every_protocol(tmp_path_factory):
 
 
 def _run(workdir, configfile, *args):
-    return subprocess.run([*SNAKEMAKE, "--directory", str(workdir), "--configfile", str(configfile), *args],
-                          capture_output=True, text=True, cwd=workdir, timeout=600)
+    return subprocess.run(
+        [*SNAKEMAKE, "--directory", str(workdir), "--configfile", str(configfile), *args],
+        capture_output=True,
+        text=True,
+        cwd=workdir,
+        timeout=600,
+    )
 
 
 def test_every_protocol_plans_its_jobs(every_protocol):
     out = _run(*every_protocol, "--dry-run", "--cores", "1", "tables")
     assert out.returncode == 0, out.stderr[-3000:] + out.stdout[-3000:]
     table = (out.stdout + out.stderr).split("Job stats:")[1].split("total")[0]
-    jobs = {line.split()[0]: int(line.split()[1]) for line in table.splitlines() if line.strip()[:1].isalpha()
-            and line.split()[-1].isdigit()}
+    jobs = {
+        line.split()[0]: int(line.split()[1])
+        for line in table.splitlines()
+        if line.strip()[:1].isalpha() and line.split()[-1].isdigit()
+    }
     # fine-tuning runs: xFlickr&CO zero-shot 1 + few-shot 7; WIT 1; Multi30K en, all + single de fr cs;
     # MSCOCO en, all + single zh ja
     assert jobs["finetune"] == 1 + 7 + 1 + 5 + 4
@@ -73,16 +89,21 @@ def _fake_results(workdir):
         for i, key in enumerate(keys):
             path = res / "fake" / f"{table}_{i}.json"
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(json.dumps({**{c: 10.0 + i for c in TABLE_COLUMNS + ITC_COLUMNS},
-                                        "selection": "validation"}))
+            path.write_text(
+                json.dumps({**{c: 10.0 + i for c in TABLE_COLUMNS + ITC_COLUMNS}, "selection": "validation"})
+            )
             files[key] = str(path)
-        write_table(retrieval_table(files), res / f"{table}_table.csv", res / f"{table}_table.md", title=table)
+        write_table(
+            retrieval_table(files), res / f"{table}_table.csv", res / f"{table}_table.md", title=table
+        )
         bar_chart(res / f"{table}_table.csv", res / f"{table}_chart.png", table, title=table)
         if table in MRV_TABLES:
             ranks = {}
             for key in keys:
                 path = res / "fake" / f"{table}_{'_'.join(key)}_ranks.csv"
-                pd.DataFrame({"index": [0, 1], "ir_rank": [0, 1], "tr_rank": [1, 0]}).to_csv(path, index=False)
+                pd.DataFrame({"index": [0, 1], "ir_rank": [0, 1], "tr_rank": [1, 0]}).to_csv(
+                    path, index=False
+                )
                 ranks[key] = str(path)
             write_table(mrv_table(ranks), res / f"{table}_mrv.csv", res / f"{table}_mrv.md")
 

@@ -34,10 +34,18 @@ def toy_training(state_path, pause_at: int = 0) -> nn.Module:
         return {"mse": ((model(batch["x"]) - batch["y"]) ** 2).mean()}
 
     def batches(epoch, start):
-        return epoch_loader(data, 4, lambda b: {"x": torch.stack([x for x, _ in b]), "y": torch.stack([y for _, y in b])},
-                            seed=1, epoch=epoch, start_batch=start)
+        return epoch_loader(
+            data,
+            4,
+            lambda b: {"x": torch.stack([x for x, _ in b]), "y": torch.stack([y for _, y in b])},
+            seed=1,
+            epoch=epoch,
+            start_batch=start,
+        )
 
-    train_loop(model, loss_fn, batches, STEPS_PER_EPOCH, EPOCHS, OptimConfig(lr=0.1), state_path, save_every=100)
+    train_loop(
+        model, loss_fn, batches, STEPS_PER_EPOCH, EPOCHS, OptimConfig(lr=0.1), state_path, save_every=100
+    )
     return model
 
 
@@ -54,10 +62,13 @@ def child_main(state_path, out_path, pause_at):
 
 
 def _child(state_path, out_path, pause_at=0):
-    code = f"from test_resume import child_main; child_main({str(state_path)!r}, {str(out_path)!r}, {pause_at})"
+    code = (
+        f"from test_resume import child_main; child_main({str(state_path)!r}, {str(out_path)!r}, {pause_at})"
+    )
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "tests")])}
-    return subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=env)
+    return subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+    )
 
 
 def test_sigterm_saves_and_stops_and_a_rerun_resumes_exactly(tmp_path):
@@ -86,7 +97,10 @@ def _tiny_config(path):
     cfg = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
     cfg["demo"].update(n_pretrain=24, n_train=8, n_valid=4, n_test=4, fewshot_sizes=[4], image_size=32)
     cfg["tokenizer"]["vocab_size"] = 300
-    cfg["model"] = {**TINY_MODEL, "text": {**TINY_MODEL["text"], "max_position_embeddings": 50}}  # max_tokens 48
+    cfg["model"] = {
+        **TINY_MODEL,
+        "text": {**TINY_MODEL["text"], "max_position_embeddings": 50},
+    }  # max_tokens 48
     # 3 steps per epoch x 3 epochs; a state every 2 steps and at each epoch end
     cfg["pretrain"].update(epochs=3, batch_size=8, save_every=2, num_workers=0)
     path.write_text(yaml.safe_dump(cfg))
@@ -94,8 +108,20 @@ def _tiny_config(path):
 
 
 def _snakemake(workdir, configfile, *args, **popen):
-    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
-           "--configfile", str(configfile), "--cores", "1", *args]
+    cmd = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "--snakefile",
+        str(REPO / "Snakefile"),
+        "--directory",
+        str(workdir),
+        "--configfile",
+        str(configfile),
+        "--cores",
+        "1",
+        *args,
+    ]
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **popen)
 
 

@@ -11,8 +11,16 @@ from ccrk.config import EvalConfig
 from ccrk.data.iglue import load_eval_set
 from ccrk.evaluate import rank_in_folds
 from ccrk.metrics import gold_ranks
-from ccrk.retrieval import (encode_images, encode_texts, evaluate_retrieval, per_query_scores, rank_features,
-                            rerank_scores, subset, two_stage_scores)
+from ccrk.retrieval import (
+    encode_images,
+    encode_texts,
+    evaluate_retrieval,
+    per_query_scores,
+    rank_features,
+    rerank_scores,
+    subset,
+    two_stage_scores,
+)
 
 
 def test_rerank_puts_top_k_first_in_itm_order_then_the_rest_by_itc():
@@ -32,7 +40,9 @@ def test_rerank_handles_itm_far_below_itc():
 @torch.no_grad()
 def test_batched_scores_equal_a_per_query_loop(tiny_model, tiny_tokenizer, demo_dataset):
     ann = demo_dataset / "iglue" / "datasets" / "xFlickrCO" / "annotations" / "de" / "test.jsonl"
-    data = load_eval_set(ann, demo_dataset / "images" / "flickr30k-images", demo_dataset / "images" / "val2014")
+    data = load_eval_set(
+        ann, demo_dataset / "images" / "flickr30k-images", demo_dataset / "images" / "val2014"
+    )
     img = encode_images(tiny_model, data.image_paths, eval_transform(32), 5, "cpu")
     txt = encode_texts(tiny_model, tiny_tokenizer, data.texts, 5, 40, 40, "cpu")
     i2t, t2i, _ = two_stage_scores(tiny_model, img, txt, k_test=4, batch_size=7)
@@ -43,9 +53,23 @@ def test_batched_scores_equal_a_per_query_loop(tiny_model, tiny_tokenizer, demo_
 
 def test_evaluate_retrieval_ranks_are_exact_and_consistent(tiny_model, tiny_tokenizer, demo_dataset):
     ann = demo_dataset / "iglue" / "datasets" / "flickr30k" / "annotations" / "valid_ann.jsonl"
-    data = load_eval_set(ann, demo_dataset / "images" / "flickr30k-images", demo_dataset / "images" / "val2014")
-    r = evaluate_retrieval(tiny_model, tiny_tokenizer, data.image_paths, data.texts, data.txt2img, data.img2txt,
-                           eval_transform(32), k_test=3, max_tokens=40, max_words=40, device="cpu", batch_size=4)
+    data = load_eval_set(
+        ann, demo_dataset / "images" / "flickr30k-images", demo_dataset / "images" / "val2014"
+    )
+    r = evaluate_retrieval(
+        tiny_model,
+        tiny_tokenizer,
+        data.image_paths,
+        data.texts,
+        data.txt2img,
+        data.img2txt,
+        eval_transform(32),
+        k_test=3,
+        max_tokens=40,
+        max_words=40,
+        device="cpu",
+        batch_size=4,
+    )
     n_img, n_txt = len(data.image_paths), len(data.texts)
     assert n_txt == 5 * n_img and r.ir_ranks.shape == (n_txt,) and r.tr_ranks.shape == (n_img,)
     assert r.ir_ranks.min() >= 0 and r.ir_ranks.max() < n_img and r.tr_ranks.max() < n_txt
@@ -62,21 +86,32 @@ def test_gold_rank_is_the_best_of_several_captions():
 @torch.no_grad()
 def test_folds_rank_within_each_fold_and_average(tiny_model, tiny_tokenizer, demo_dataset):
     ann = demo_dataset / "iglue" / "datasets" / "flickr30k" / "annotations" / "train_ann.jsonl"
-    data = load_eval_set(ann, demo_dataset / "images" / "flickr30k-images", demo_dataset / "images" / "val2014")
+    data = load_eval_set(
+        ann, demo_dataset / "images" / "flickr30k-images", demo_dataset / "images" / "val2014"
+    )
     img = encode_images(tiny_model, data.image_paths, eval_transform(32), 8, "cpu")
     txt = encode_texts(tiny_model, tiny_tokenizer, data.texts, 16, 40, 40, "cpu")
     cfg = EvalConfig(k_test=3, fusion_batch_size=64)
     one = rank_in_folds(tiny_model, img, txt, data.txt2img, data.img2txt, 1, cfg)
     whole = rank_features(tiny_model, img, txt, data.txt2img, data.img2txt, 3, 64)
-    np.testing.assert_array_equal(one[0], whole.ir_ranks) and np.testing.assert_array_equal(one[1], whole.tr_ranks)
+    np.testing.assert_array_equal(one[0], whole.ir_ranks) and np.testing.assert_array_equal(
+        one[1], whole.tr_ranks
+    )
     ir, tr, metrics, fold_of = rank_in_folds(tiny_model, img, txt, data.txt2img, data.img2txt, 5, cfg)
     n = len(data.image_paths)  # 24 images: folds of 4, 4, 4, 4 and 8
     assert list(np.bincount(fold_of)) == [4, 4, 4, 4, 8]
     assert ir.max() < 8 and tr.max() < 8 * 5 and ir.min() >= 0  # ranks within the fold's images / texts
     # fold 0 equals ranking its 4 images and 20 captions on their own
     texts0 = [t for i in range(4) for t in data.img2txt[i]]
-    alone = rank_features(tiny_model, subset(img, range(4)), subset(txt, texts0), [data.txt2img[t] for t in texts0],
-                          [[texts0.index(t) for t in data.img2txt[i]] for i in range(4)], 3, 64)
+    alone = rank_features(
+        tiny_model,
+        subset(img, range(4)),
+        subset(txt, texts0),
+        [data.txt2img[t] for t in texts0],
+        [[texts0.index(t) for t in data.img2txt[i]] for i in range(4)],
+        3,
+        64,
+    )
     np.testing.assert_array_equal(ir[texts0], alone.ir_ranks)
     assert metrics["folds"][0]["ir_r1"] == alone.metrics["ir_r1"]
     assert metrics["ir_r1"] == np.mean([f["ir_r1"] for f in metrics["folds"]])
@@ -99,9 +134,13 @@ def test_images_given_as_encoded_bytes_equal_files(tiny_model, demo_dataset):
 def test_itm_logits_equal_the_full_fusion_read_at_token_0(tiny_model, tiny_tokenizer, demo_dataset):
     """ITM computes only token 0 in the last fusion layer; the logits must equal a full pass read at token 0."""
     ann = demo_dataset / "iglue" / "datasets" / "xFlickrCO" / "annotations" / "ja" / "test.jsonl"
-    data = load_eval_set(ann, demo_dataset / "images" / "flickr30k-images", demo_dataset / "images" / "val2014")
+    data = load_eval_set(
+        ann, demo_dataset / "images" / "flickr30k-images", demo_dataset / "images" / "val2014"
+    )
     img = encode_images(tiny_model, data.image_paths, eval_transform(32), 6, "cpu")
     txt = encode_texts(tiny_model, tiny_tokenizer, data.texts, 6, 40, 40, "cpu", pad_to_max=True)
     full = tiny_model.itm_head(tiny_model.fuse(txt.tokens, txt.mask, img.tokens)[:, 0])
-    torch.testing.assert_close(tiny_model.itm_logits(txt.tokens, txt.mask, img.tokens), full, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(
+        tiny_model.itm_logits(txt.tokens, txt.mask, img.tokens), full, rtol=1e-5, atol=1e-5
+    )
     assert txt.tokens.shape[1] == 40  # the original's padding: every caption at max_tokens

@@ -57,9 +57,12 @@ def workflow_rules(configfile) -> tuple[set[str], set[str]]:
     from snakemake.settings.types import ConfigSettings, OutputSettings, Quietness, ResourceSettings
 
     with SnakemakeApi(OutputSettings(quiet={Quietness.ALL})) as api:
-        wf = api.workflow(resource_settings=ResourceSettings(cores=1),
-                          config_settings=ConfigSettings(configfiles=[configfile]), snakefile=REPO / "Snakefile",
-                          workdir=REPO)
+        wf = api.workflow(
+            resource_settings=ResourceSettings(cores=1),
+            config_settings=ConfigSettings(configfiles=[configfile]),
+            snakefile=REPO / "Snakefile",
+            workdir=REPO,
+        )
         with contextlib.redirect_stdout(io.StringIO()):
             wf.list_rules()
         workflow = wf._workflow_store
@@ -76,7 +79,9 @@ def test_gpu_stages_request_a_gpu_and_no_other_rule_does(monkeypatch, configfile
         for rule in rules - local:
             asked = resources.get(rule, {})
             if GPU_RULE.match(rule) and rule not in CPU_ONLY:
-                assert re.fullmatch(r"[1-9]|gpu:[1-9]", str(asked.get(key))), f"add {rule} to profiles/slurm as a gpu_job"
+                assert re.fullmatch(r"[1-9]|gpu:[1-9]", str(asked.get(key))), (
+                    f"add {rule} to profiles/slurm as a gpu_job"
+                )
                 assert asked["runtime"] >= 60 and asked["mem_mb"] >= 16000
             else:
                 assert "gpu" not in asked and "gres" not in asked, rule
@@ -86,7 +91,9 @@ def test_gpu_stages_request_a_gpu_and_no_other_rule_does(monkeypatch, configfile
 
 def test_account_and_partitions_come_from_the_environment(monkeypatch):
     assert not any(r.startswith("slurm_") for r in profile(monkeypatch)["default-resources"])
-    parsed = profile(monkeypatch, CCRK_SLURM_ACCOUNT="proj1", CCRK_SLURM_PARTITION="cpu", CCRK_SLURM_GPU_PARTITION="gpu")
+    parsed = profile(
+        monkeypatch, CCRK_SLURM_ACCOUNT="proj1", CCRK_SLURM_PARTITION="cpu", CCRK_SLURM_GPU_PARTITION="gpu"
+    )
     assert {"slurm_account=proj1", "slurm_partition=cpu"} <= set(parsed["default-resources"])
     assert rule_resources(parsed)["pretrain"]["slurm_partition"] == "gpu"
     with pytest.raises(Exception, match="CCRK_SLURM_GPU_REQUEST"):
@@ -103,21 +110,40 @@ def sbatch_line(resources: dict, threads: int = 8) -> str:
     from snakemake_executor_plugin_slurm.utils import set_gres_string
 
     job = SimpleNamespace(resources=_Resources(resources), threads=threads)
-    params = {"run_uuid": "u", "slurm_logfile": "l", "comment_str": "c", "account": "", "partition": "",
-              "workdir": ""}
+    params = {
+        "run_uuid": "u",
+        "slurm_logfile": "l",
+        "comment_str": "c",
+        "account": "",
+        "partition": "",
+        "workdir": "",
+    }
     return get_submit_command(job, params) + set_gres_string(job)
 
 
-@pytest.mark.parametrize("env,sbatch,launcher", [
-    # the paper's 2 GPUs (the default): one node, torchrun
-    ({}, ["--gpus=2", "--cpus-per-task=8"], "torch.distributed.run --standalone --nnodes=1 --nproc-per-node=2"),
-    ({"CCRK_SLURM_PRETRAIN_GPUS": 1}, ["--gpus=1"], None),  # one GPU: training in the job's own process
-    ({"CCRK_SLURM_PRETRAIN_GPUS": 1, "CCRK_SLURM_GPU_REQUEST": "gres"}, ["--gres=gpu:1"], None),
-    ({"CCRK_SLURM_PRETRAIN_GPUS": 4, "CCRK_SLURM_PRETRAIN_NODES": 2},
-     ["--nodes=2", "--ntasks-per-node=4", "--gres=gpu:4"], "srun -n 8 --ntasks-per-node=4 --kill-on-bad-exit=1"),
-    ({"CCRK_SLURM_PRETRAIN_GPUS": 1, "CCRK_SLURM_PRETRAIN_NODES": 3, "CCRK_SLURM_GPU_MODEL": "h100"},
-     ["--nodes=3", "--ntasks=3", "--gres=gpu:h100:1"], "srun -n 3 --kill-on-bad-exit=1"),
-])
+@pytest.mark.parametrize(
+    "env,sbatch,launcher",
+    [
+        # the paper's 2 GPUs (the default): one node, torchrun
+        (
+            {},
+            ["--gpus=2", "--cpus-per-task=8"],
+            "torch.distributed.run --standalone --nnodes=1 --nproc-per-node=2",
+        ),
+        ({"CCRK_SLURM_PRETRAIN_GPUS": 1}, ["--gpus=1"], None),  # one GPU: training in the job's own process
+        ({"CCRK_SLURM_PRETRAIN_GPUS": 1, "CCRK_SLURM_GPU_REQUEST": "gres"}, ["--gres=gpu:1"], None),
+        (
+            {"CCRK_SLURM_PRETRAIN_GPUS": 4, "CCRK_SLURM_PRETRAIN_NODES": 2},
+            ["--nodes=2", "--ntasks-per-node=4", "--gres=gpu:4"],
+            "srun -n 8 --ntasks-per-node=4 --kill-on-bad-exit=1",
+        ),
+        (
+            {"CCRK_SLURM_PRETRAIN_GPUS": 1, "CCRK_SLURM_PRETRAIN_NODES": 3, "CCRK_SLURM_GPU_MODEL": "h100"},
+            ["--nodes=3", "--ntasks=3", "--gres=gpu:h100:1"],
+            "srun -n 3 --kill-on-bad-exit=1",
+        ),
+    ],
+)
 def test_sbatch_and_launch_commands_for_each_layout(monkeypatch, env, sbatch, launcher):
     res = rule_resources(profile(monkeypatch, **env))["pretrain"]
     line = sbatch_line(res)
@@ -134,7 +160,9 @@ def test_sbatch_and_launch_commands_for_each_layout(monkeypatch, env, sbatch, la
 
 def test_translation_asks_for_a_gpu_only_when_told(monkeypatch):
     assert "gpu" not in rule_resources(profile(monkeypatch))["translate"]  # the demo's phrase table
-    assert "--gpus=1" in sbatch_line(rule_resources(profile(monkeypatch, CCRK_SLURM_TRANSLATE_GPUS=1))["translate"])
+    assert "--gpus=1" in sbatch_line(
+        rule_resources(profile(monkeypatch, CCRK_SLURM_TRANSLATE_GPUS=1))["translate"]
+    )
 
 
 # -- a real single-node SLURM ---------------------------------------------------------------------------
@@ -155,8 +183,12 @@ def slurm_cluster():
     with open("/tmp/ccrk-slurm-test.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # one test cluster per machine at a time
         env = {**os.environ, "FAKE_GPUS": "2", "NODE_CPUS": "16", "NODE_MEM_MB": "262144", "CI_ACCOUNT": "ci"}
-        setup = subprocess.run(["timeout", "-s", "KILL", "150", "bash", str(REPO / "tools/slurm/setup.sh")], env=env,
-                               capture_output=True, text=True)
+        setup = subprocess.run(
+            ["timeout", "-s", "KILL", "150", "bash", str(REPO / "tools/slurm/setup.sh")],
+            env=env,
+            capture_output=True,
+            text=True,
+        )
         try:
             assert setup.returncode == 0, setup.stdout[-3000:] + setup.stderr[-3000:]
             yield
@@ -179,15 +211,32 @@ def _slurm_jobs(workdir: Path) -> dict[str, list[str]]:
     """rule -> SLURM job ids, from the plugin's log files (.snakemake/slurm_logs/rule_<name>/[wildcards/]<id>.log)."""
     jobs: dict[str, list[str]] = {}
     for log in (workdir / ".snakemake" / "slurm_logs").rglob("*.log"):
-        rule = next(p for p in log.relative_to(workdir / ".snakemake" / "slurm_logs").parts if p.startswith("rule_"))
+        rule = next(
+            p for p in log.relative_to(workdir / ".snakemake" / "slurm_logs").parts if p.startswith("rule_")
+        )
         jobs.setdefault(rule.removeprefix("rule_"), []).append(log.stem)
     return jobs
 
 
 def _sacct(job_ids) -> dict[str, dict]:
-    out = subprocess.run(["timeout", "-s", "KILL", "30", "sacct", "-X", "--parsable2", "--noheader", "-j",
-                          ",".join(job_ids), "--format=JobID,State,Account,ReqTRES,AllocTRES"],
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [
+            "timeout",
+            "-s",
+            "KILL",
+            "30",
+            "sacct",
+            "-X",
+            "--parsable2",
+            "--noheader",
+            "-j",
+            ",".join(job_ids),
+            "--format=JobID,State,Account,ReqTRES,AllocTRES",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     rows = [line.split("|") for line in out.splitlines() if line]
     return {r[0]: dict(zip(["state", "account", "req", "alloc"], r[1:])) for r in rows}
 
@@ -199,19 +248,48 @@ def test_demo_stages_through_the_profile_on_a_real_slurm(slurm_cluster, tmp_path
     job of 2 fake GPUs with one srun task each (the MPI path, DDP over gloo), through profiles/slurm."""
     configfile = _tiny_config(tmp_path / "tiny.yaml")
     env = {k: v for k, v in os.environ.items() if not k.startswith("CCRK_SLURM_")}
-    env.update(CCRK_SLURM_ACCOUNT="ci", CCRK_SLURM_PARTITION="debug", CCRK_SLURM_PRETRAIN_GPUS="2",
-               CCRK_SLURM_PRETRAIN_LAUNCH="srun")
-    cmd = ["timeout", "-s", "KILL", "300", sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"),
-           "--directory", str(tmp_path), "--configfile", str(configfile), "--profile", str(PROFILE),
-           # test speed only: first status check after 2 s (default 40), one thread per job, keep the job logs
-           "--slurm-init-seconds-before-status-checks", "2", "--max-threads", "1", "--slurm-keep-successful-logs",
-           "--latency-wait", "5", "results/pretrain/model.pt"]
+    env.update(
+        CCRK_SLURM_ACCOUNT="ci",
+        CCRK_SLURM_PARTITION="debug",
+        CCRK_SLURM_PRETRAIN_GPUS="2",
+        CCRK_SLURM_PRETRAIN_LAUNCH="srun",
+    )
+    cmd = [
+        "timeout",
+        "-s",
+        "KILL",
+        "300",
+        sys.executable,
+        "-m",
+        "snakemake",
+        "--snakefile",
+        str(REPO / "Snakefile"),
+        "--directory",
+        str(tmp_path),
+        "--configfile",
+        str(configfile),
+        "--profile",
+        str(PROFILE),
+        # test speed only: first status check after 2 s (default 40), one thread per job, keep the job logs
+        "--slurm-init-seconds-before-status-checks",
+        "2",
+        "--max-threads",
+        "1",
+        "--slurm-keep-successful-logs",
+        "--latency-wait",
+        "5",
+        "results/pretrain/model.pt",
+    ]
     run = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=tmp_path)
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
 
     jobs = _slurm_jobs(tmp_path)
-    assert {r: len(ids) for r, ids in jobs.items()} == {"demo_dataset": 1, "translate": 2, "tokenizer": 1,
-                                                        "pretrain": 1}  # pretrain_corpus ran locally
+    assert {r: len(ids) for r, ids in jobs.items()} == {
+        "demo_dataset": 1,
+        "translate": 2,
+        "tokenizer": 1,
+        "pretrain": 1,
+    }  # pretrain_corpus ran locally
     acct = _sacct([i for ids in jobs.values() for i in ids])
     for rule, ids in jobs.items():
         for job in ids:
@@ -227,5 +305,6 @@ def test_demo_stages_through_the_profile_on_a_real_slurm(slurm_cluster, tmp_path
     assert "in 2 process(es): steps 1-3 of 3" in log and "trained steps 1-3 of 3" in log
     model = torch.load(tmp_path / "results" / "pretrain" / "model.pt", weights_only=False)
     assert model["step"] == 3 and model["model"]  # complete: written once, by rank 0
-    assert not list((tmp_path / "results" / "pretrain").glob("*.state")) and \
-        not list((tmp_path / "results" / "pretrain").glob("*.launch"))
+    assert not list((tmp_path / "results" / "pretrain").glob("*.state")) and not list(
+        (tmp_path / "results" / "pretrain").glob("*.launch")
+    )

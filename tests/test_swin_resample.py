@@ -31,7 +31,9 @@ def test_bicubic_polynomials_are_reproduced_exactly():
     src = np.stack([poly(yy, xx, h) for h in range(2)], axis=-1).reshape(169, 2)
     out = resample_relative_position_table(torch.tensor(src, dtype=torch.float64), 529).numpy()
     expected = _table(poly, 23)
-    np.testing.assert_allclose(out, expected, rtol=0, atol=1e-7 * np.abs(expected).max())  # FITPACK round-off only
+    np.testing.assert_allclose(
+        out, expected, rtol=0, atol=1e-7 * np.abs(expected).max()
+    )  # FITPACK round-off only
 
 
 def test_rows_and_columns_keep_their_orientation():

@@ -34,17 +34,23 @@ def test_table_rows_and_non_english_average(tmp_path):
 
 
 def test_table_records_a_mixed_selection_and_old_metrics(tmp_path):
-    files = {"en": _metrics(tmp_path, "en", 50, "validation"),
-             "de": _metrics(tmp_path, "de", 10, "test_as_original", itc=False)}
+    files = {
+        "en": _metrics(tmp_path, "en", 50, "validation"),
+        "de": _metrics(tmp_path, "de", 10, "test_as_original", itc=False),
+    }
     df = retrieval_table(files).set_index("lang")
     assert df.loc["de", "selection"] == "test_as_original" and df.loc["en", "selection"] == "validation"
     assert df.loc["avg", "selection"] == "test_as_original"  # only de is averaged
-    assert pd.isna(df.loc["de", "itc_ir_r1"])  # metrics written before the ITC columns: empty cells, no failure
+    assert pd.isna(
+        df.loc["de", "itc_ir_r1"]
+    )  # metrics written before the ITC columns: empty cells, no failure
 
 
 def test_table_by_setting_without_average(tmp_path):
-    files = {(s, lang): _metrics(tmp_path, f"{s}_{lang}", base) for s, lang, base in
-             [("en", "en", 80), ("en", "de", 40), ("all", "en", 82), ("all", "de", 70)]}
+    files = {
+        (s, lang): _metrics(tmp_path, f"{s}_{lang}", base)
+        for s, lang, base in [("en", "en", 80), ("en", "de", 40), ("all", "en", 82), ("all", "de", 70)]
+    }
     df = retrieval_table(files, average=False)
     assert list(df.columns[:2]) == ["setting", "lang"] and len(df) == 4
     with_avg = retrieval_table(files)
@@ -61,8 +67,13 @@ def test_table_names_missing_metric(tmp_path):
 
 def _ranks(tmp_path, lang, ir, tr):
     path = tmp_path / f"{lang}_ranks.csv"
-    pd.DataFrame({"index": range(len(ir)), "ir_rank": pd.array(ir, dtype="Int64"),
-                  "tr_rank": pd.array(tr, dtype="Int64")}).to_csv(path, index=False)
+    pd.DataFrame(
+        {
+            "index": range(len(ir)),
+            "ir_rank": pd.array(ir, dtype="Int64"),
+            "tr_rank": pd.array(tr, dtype="Int64"),
+        }
+    ).to_csv(path, index=False)
     return str(path)
 
 
@@ -81,10 +92,12 @@ def test_mrv_is_the_mean_population_std_and_skips_missing_items(tmp_path):
 def test_mrv_per_setting_and_direction(tmp_path):
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
-    files = {("en", "en"): _ranks(tmp_path / "a", "en", [0, 0], [0, 4]),
-             ("en", "fr"): _ranks(tmp_path / "a", "fr", [0, 0], [2, 0]),
-             ("all", "en"): _ranks(tmp_path / "b", "en", [0, 0], [1, 1]),
-             ("all", "fr"): _ranks(tmp_path / "b", "fr", [0, 0], [1, 1])}
+    files = {
+        ("en", "en"): _ranks(tmp_path / "a", "en", [0, 0], [0, 4]),
+        ("en", "fr"): _ranks(tmp_path / "a", "fr", [0, 0], [2, 0]),
+        ("all", "en"): _ranks(tmp_path / "b", "en", [0, 0], [1, 1]),
+        ("all", "fr"): _ranks(tmp_path / "b", "fr", [0, 0], [1, 1]),
+    }
     df = mrv_table(files, directions=("tr",))
     assert list(df.columns) == ["setting", "direction", "langs", "mrv", "items"]
     assert list(df["setting"]) == ["en", "all"] and set(df["direction"]) == {"tr"}
@@ -110,5 +123,7 @@ def test_ablation_table_hand_computed(tmp_path):
     assert df.loc["1-to-K", "ir_r1_avg"] == 25.0 and df.loc["CCLM", "ir_r1_avg"] == 11.0
     assert df.loc["1-to-K", "tr_r1_avg"] == 28.0 and df.loc["1-to-K", "en_ir_r1"] == 60.0
     assert df.loc["1-to-K", "itc_ir_r1_avg"] == 12.5  # (10 + 15) / 2
-    assert df.loc["1-to-K", "mrv_ir"] == 0.0 and df.loc["CCLM", "mrv_ir"] == 0.5  # std(1, 3) = 1, std(0, 0) = 0
+    assert (
+        df.loc["1-to-K", "mrv_ir"] == 0.0 and df.loc["CCLM", "mrv_ir"] == 0.5
+    )  # std(1, 3) = 1, std(0, 0) = 0
     assert df.loc["CCLM", "mrv_tr"] == 1.0  # std(0, 0) = 0, std(0, 4) = 2

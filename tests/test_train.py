@@ -4,8 +4,15 @@ import pytest
 import torch
 from torch import nn
 
-from ccrk.train import (EpochSampler, OptimConfig, build_optimizer, epoch_loader, linear_schedule, param_groups,
-                        train_loop)
+from ccrk.train import (
+    EpochSampler,
+    OptimConfig,
+    build_optimizer,
+    epoch_loader,
+    linear_schedule,
+    param_groups,
+    train_loop,
+)
 
 
 class Toy(nn.Module):
@@ -17,7 +24,9 @@ class Toy(nn.Module):
 
 
 def test_param_groups_split_decay_and_new_parameters():
-    groups = param_groups(Toy(), OptimConfig(lr=1.0, weight_decay=0.1, lr_mult=2.0), {"head.weight", "head.bias"})
+    groups = param_groups(
+        Toy(), OptimConfig(lr=1.0, weight_decay=0.1, lr_mult=2.0), {"head.weight", "head.bias"}
+    )
     by = {(g["weight_decay"], g["lr"]): len(g["params"]) for g in groups}
     assert by == {(0.1, 1.0): 1, (0.0, 1.0): 3, (0.1, 2.0): 1, (0.0, 2.0): 1}
 
@@ -63,8 +72,17 @@ def _run(state_path, kill_at=None, run_id=""):
     def batches(epoch, start):
         return epoch_loader(data, 4, collate, seed=5, epoch=epoch, start_batch=start)
 
-    state = train_loop(model, loss_fn, batches, steps_per_epoch=5, epochs=3, optim_cfg=OptimConfig(lr=0.1),
-                       state_path=state_path, save_every=2, run_id=run_id)
+    state = train_loop(
+        model,
+        loss_fn,
+        batches,
+        steps_per_epoch=5,
+        epochs=3,
+        optim_cfg=OptimConfig(lr=0.1),
+        state_path=state_path,
+        save_every=2,
+        run_id=run_id,
+    )
     return model, state, seen
 
 

@@ -13,8 +13,13 @@ from ccrk.translate.m2m_build import demo_captions
 
 LANG_TOKEN = re.compile(r"__[a-z]{2,3}__")
 SETTINGS = {"batch_size": 8, "beam_size": 1, "max_output_tokens": 12, "device": "cpu"}
-CAPTIONS = ["a red circle at the top left", "a big blue square", "a", "two small green crosses and a red circle in "
-            "the middle of the picture", "a small yellow triangle at the bottom right and a blue star"]
+CAPTIONS = [
+    "a red circle at the top left",
+    "a big blue square",
+    "a",
+    "two small green crosses and a red circle in the middle of the picture",
+    "a small yellow triangle at the bottom right and a blue star",
+]
 
 
 @pytest.fixture(scope="session")
@@ -22,15 +27,18 @@ def tiny_m2m(tmp_path_factory):
     from ccrk.translate.m2m_build import build_random_m2m100
 
     # init_std 0.3: outputs depend on the input and the target (at 0.02 this tiny model ignores both)
-    return build_random_m2m100(tmp_path_factory.mktemp("m2m") / "model", demo_captions(120), vocab_size=200,
-                               init_std=0.3)
+    return build_random_m2m100(
+        tmp_path_factory.mktemp("m2m") / "model", demo_captions(120), vocab_size=200, init_std=0.3
+    )
 
 
 @pytest.fixture(scope="session")
 def translators(tiny_m2m, tmp_path_factory):
     ct2_dir = tmp_path_factory.mktemp("ct2") / "float32"
-    return {name: build_translator(name, str(tiny_m2m), converted_dir=ct2_dir, compute_type="float32", **SETTINGS)
-            for name in ("transformers", "ctranslate2", "easynmt")}
+    return {
+        name: build_translator(name, str(tiny_m2m), converted_dir=ct2_dir, compute_type="float32", **SETTINGS)
+        for name in ("transformers", "ctranslate2", "easynmt")
+    }
 
 
 def test_language_map_is_the_m2m100_one():
@@ -51,18 +59,41 @@ def test_tiny_model_has_language_tokens_where_the_real_one_has_them(tiny_m2m):
 def test_validation_accepts_the_released_tokenizer_file_layout(tiny_m2m, tmp_path):
     import shutil
 
-    hub = tmp_path / "hub"  # facebook/m2m100_*: the language tokens listed in both files, no added_tokens.json
+    hub = (
+        tmp_path / "hub"
+    )  # facebook/m2m100_*: the language tokens listed in both files, no added_tokens.json
     shutil.copytree(tiny_m2m, hub)
     (hub / "added_tokens.json").unlink()
     tokens = [f"__{c}__" for c in M2M100_LANGUAGES]
-    (hub / "tokenizer_config.json").write_text(json.dumps({
-        "tokenizer_class": "M2M100Tokenizer", "additional_special_tokens": tokens, "language_codes": "m2m100",
-        "num_madeup_words": 8, "model_max_length": 1024, "src_lang": None, "tgt_lang": None}))
-    (hub / "special_tokens_map.json").write_text(json.dumps({
-        "bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>", "sep_token": "</s>", "pad_token": "<pad>",
-        "additional_special_tokens": tokens}))
+    (hub / "tokenizer_config.json").write_text(
+        json.dumps(
+            {
+                "tokenizer_class": "M2M100Tokenizer",
+                "additional_special_tokens": tokens,
+                "language_codes": "m2m100",
+                "num_madeup_words": 8,
+                "model_max_length": 1024,
+                "src_lang": None,
+                "tgt_lang": None,
+            }
+        )
+    )
+    (hub / "special_tokens_map.json").write_text(
+        json.dumps(
+            {
+                "bos_token": "<s>",
+                "eos_token": "</s>",
+                "unk_token": "<unk>",
+                "sep_token": "</s>",
+                "pad_token": "<pad>",
+                "additional_special_tokens": tokens,
+            }
+        )
+    )
     tok = validate_m2m_dir(hub)
-    assert tok.decode([tok.convert_tokens_to_ids("__es__"), 5, 2], skip_special_tokens=True) == tok.decode([5])
+    assert tok.decode([tok.convert_tokens_to_ids("__es__"), 5, 2], skip_special_tokens=True) == tok.decode(
+        [5]
+    )
 
 
 def test_validation_rejects_a_tokenizer_without_special_language_tokens(tiny_m2m, tmp_path):
@@ -75,7 +106,9 @@ def test_validation_rejects_a_tokenizer_without_special_language_tokens(tiny_m2m
     for f in ("tokenizer_config.json", "added_tokens.json"):
         (bad / f).unlink(missing_ok=True)
     M2M100Tokenizer(str(bad / "vocab.json"), str(bad / "sentencepiece.bpe.model")).save_pretrained(str(bad))
-    with pytest.raises(ModelDirError, match=r"language tokens are not special tokens.*additional_special_tokens"):
+    with pytest.raises(
+        ModelDirError, match=r"language tokens are not special tokens.*additional_special_tokens"
+    ):
         validate_m2m_dir(bad)
     with pytest.raises(ModelDirError, match="no such model directory"):
         build_translator("transformers", str(tmp_path / "missing"))
@@ -91,11 +124,14 @@ def test_every_backend_forces_the_target_language(translators):
     es_id = hf.tokens.target_id("es")
     batch = hf.tokens.tokenizer(CAPTIONS, padding=True, return_tensors="pt")
     with torch.inference_mode():
-        ids = hf.model.generate(**batch, forced_bos_token_id=es_id, num_beams=1, do_sample=False, max_new_tokens=12)
+        ids = hf.model.generate(
+            **batch, forced_bos_token_id=es_id, num_beams=1, do_sample=False, max_new_tokens=12
+        )
     assert ids[:, 1].tolist() == [es_id] * len(CAPTIONS)  # after the </s> start token: __es__
     sources = [hf.tokens.tokenizer.convert_ids_to_tokens(x) for x in hf.tokens.source_ids(CAPTIONS, "en")]
-    raw = translators["ctranslate2"].translator.translate_batch(sources, target_prefix=[["__es__"]] * len(sources),
-                                                               beam_size=1, max_decoding_length=12)
+    raw = translators["ctranslate2"].translator.translate_batch(
+        sources, target_prefix=[["__es__"]] * len(sources), beam_size=1, max_decoding_length=12
+    )
     assert [r.hypotheses[0][0] for r in raw] == ["__es__"] * len(CAPTIONS)
     seen = []
     engine = translators["easynmt"].model.translator.model
@@ -115,10 +151,16 @@ def test_greedy_outputs_are_identical_across_backends_and_keep_no_language_token
     hf = translators["transformers"]
     outputs = {name: tr.translate(CAPTIONS, "en", "tr") for name, tr in translators.items()}
     assert outputs["ctranslate2"] == outputs["transformers"] == outputs["easynmt"]
-    assert all(o.strip() for o in outputs["transformers"]) and len(set(outputs["transformers"])) == len(CAPTIONS)
+    assert all(o.strip() for o in outputs["transformers"]) and len(set(outputs["transformers"])) == len(
+        CAPTIONS
+    )
     # the random model does emit language tokens mid-sentence; decoding must drop every one of them
-    raw = hf.model.generate(**hf.tokens.tokenizer(CAPTIONS, padding=True, return_tensors="pt"),
-                            forced_bos_token_id=hf.tokens.target_id("tr"), num_beams=1, max_new_tokens=12)
+    raw = hf.model.generate(
+        **hf.tokens.tokenizer(CAPTIONS, padding=True, return_tensors="pt"),
+        forced_bos_token_id=hf.tokens.target_id("tr"),
+        num_beams=1,
+        max_new_tokens=12,
+    )
     assert LANG_TOKEN.search(hf.tokens.tokenizer.decode(raw[0][2:]))
     for name, outs in outputs.items():
         assert not any(LANG_TOKEN.search(o) for o in outs), name
@@ -126,8 +168,13 @@ def test_greedy_outputs_are_identical_across_backends_and_keep_no_language_token
 
 def test_ctranslate2_beam_search_and_int8(translators, tiny_m2m):
     ct2 = translators["ctranslate2"]
-    int8 = build_translator("ctranslate2", str(tiny_m2m), converted_dir=ct2.converted_dir, compute_type="int8",
-                            **{**SETTINGS, "beam_size": 3})
+    int8 = build_translator(
+        "ctranslate2",
+        str(tiny_m2m),
+        converted_dir=ct2.converted_dir,
+        compute_type="int8",
+        **{**SETTINGS, "beam_size": 3},
+    )
     for out in (int8.translate(CAPTIONS, "en", "id"), ct2.translate(CAPTIONS[:2], "en", "id")):
         assert all(isinstance(o, str) and o and not LANG_TOKEN.search(o) for o in out)
     assert int8.settings["compute_type"] == "int8" and int8.settings["beam_size"] == 3
@@ -147,23 +194,50 @@ def test_unknown_language_is_rejected_before_any_work(translators, tmp_path):
 def test_shard_through_a_neural_backend_is_aligned_counted_and_cached(translators, tmp_path):
     ct2 = translators["ctranslate2"]
     long_caption = " ".join(["a red circle and a blue square"] * 4)
-    captions = ["a red circle", "  a big blue square ", "", "a red circle", long_caption, "   ", "a big blue square"]
+    captions = [
+        "a red circle",
+        "  a big blue square ",
+        "",
+        "a red circle",
+        long_caption,
+        "   ",
+        "a big blue square",
+    ]
     corpus = tmp_path / "given.jsonl"
-    write_jsonl(corpus, ({"caption": {"en": c}, "image_path": f"img/{i}.jpg"} for i, c in enumerate(captions)))
+    write_jsonl(
+        corpus, ({"caption": {"en": c}, "image_path": f"img/{i}.jpg"} for i, c in enumerate(captions))
+    )
     calls = []
     original = ct2.translate
     ct2.translate = lambda texts, s, t: calls.append(list(texts)) or original(texts, s, t)
     try:
-        stats = translate_shard(corpus, tmp_path / "shard.jsonl", 0, 1, ct2, "en", ["es", "ru"], batch_size=2,
-                                max_input_tokens=10, stats_path=tmp_path / "stats.json")
+        stats = translate_shard(
+            corpus,
+            tmp_path / "shard.jsonl",
+            0,
+            1,
+            ct2,
+            "en",
+            ["es", "ru"],
+            batch_size=2,
+            max_input_tokens=10,
+            stats_path=tmp_path / "stats.json",
+        )
     finally:
         del ct2.translate
     rows = [json.loads(x) for x in (tmp_path / "shard.jsonl").read_text(encoding="utf-8").splitlines()]
-    assert [(r["line"], r["image_path"]) for r in rows] == [(i + 1, f"img/{i}.jpg") for i in range(len(captions))]
+    assert [(r["line"], r["image_path"]) for r in rows] == [
+        (i + 1, f"img/{i}.jpg") for i in range(len(captions))
+    ]
     assert all(set(r["translations"]) == {"es", "ru"} for r in rows)
     assert rows[2]["translations"] == rows[5]["translations"] == {"es": "", "ru": ""}
-    assert rows[0]["translations"] == rows[3]["translations"] and rows[1]["translations"] == rows[6]["translations"]
-    assert stats == json.loads((tmp_path / "stats.json").read_text()) | {"sentences_per_s": stats["sentences_per_s"]}
+    assert (
+        rows[0]["translations"] == rows[3]["translations"]
+        and rows[1]["translations"] == rows[6]["translations"]
+    )
+    assert stats == json.loads((tmp_path / "stats.json").read_text()) | {
+        "sentences_per_s": stats["sentences_per_s"]
+    }
     assert (stats["lines"], stats["empty"], stats["truncated"], stats["unique"]) == (7, 2, 1, 3)
     sent = [t for c in calls for t in c]
     assert len(sent) == 2 * 3 and sent.count("a red circle") == 2  # each unique caption once per language
@@ -179,7 +253,7 @@ def test_interrupted_neural_shard_resumes_to_the_uninterrupted_output(translator
 
     ct2 = translators["ctranslate2"]
     corpus = tmp_path / "given.jsonl"
-    write_jsonl(corpus, ({"caption": {"en": c}} for c in demo_captions(4, ['en']) + CAPTIONS))
+    write_jsonl(corpus, ({"caption": {"en": c}} for c in demo_captions(4, ["en"]) + CAPTIONS))
     translate_shard(corpus, tmp_path / "reference.jsonl", 0, 1, ct2, "en", ["es"], batch_size=3)
     out, calls = tmp_path / "shard.jsonl", []
     original = ct2.translate
@@ -210,9 +284,34 @@ def test_cli_checks_a_model_directory_and_translates_a_shard(tiny_m2m, translato
     assert f"{tmp_path}: no config.json" in capsys.readouterr().err
     corpus, out = tmp_path / "given.jsonl", tmp_path / "shard.jsonl"
     write_jsonl(corpus, ({"caption": {"en": c}} for c in CAPTIONS[:2]))
-    assert main(["translate", "--captions", str(corpus), "--out", str(out), "--backend", "ctranslate2", "--model",
-                 str(tiny_m2m), "--converted", str(tmp_path / "ct2"), "--compute-type", "float32", "--targets", "es",
-                 "--beam-size", "1", "--max-output-tokens", "12", "--stats", str(tmp_path / "stats.json")]) == 0
+    assert (
+        main(
+            [
+                "translate",
+                "--captions",
+                str(corpus),
+                "--out",
+                str(out),
+                "--backend",
+                "ctranslate2",
+                "--model",
+                str(tiny_m2m),
+                "--converted",
+                str(tmp_path / "ct2"),
+                "--compute-type",
+                "float32",
+                "--targets",
+                "es",
+                "--beam-size",
+                "1",
+                "--max-output-tokens",
+                "12",
+                "--stats",
+                str(tmp_path / "stats.json"),
+            ]
+        )
+        == 0
+    )
     rows = [json.loads(x)["translations"]["es"] for x in out.read_text(encoding="utf-8").splitlines()]
     assert rows == translators["transformers"].translate(CAPTIONS[:2], "en", "es")
     assert json.loads((tmp_path / "stats.json").read_text())["lines"] == 2

@@ -22,7 +22,9 @@ def _meta_model(cfg):
 
 def _hand_count(vocab=250002, h=1024, inter=4096, max_pos=514, window=7) -> int:
     """Parameters of CCRK at paper size, summed by hand from SPEC §2 (no model code involved)."""
-    swin_b_without_head = 87_768_224 - (1024 * 1000 + 1000)  # timm swin_base_patch4_window7_224: 87.77M with head
+    swin_b_without_head = 87_768_224 - (
+        1024 * 1000 + 1000
+    )  # timm swin_base_patch4_window7_224: 87.77M with head
     swin = swin_b_without_head + 376 * ((2 * window - 1) ** 2 - 169)  # 376 = sum of depth x heads per stage
     linear = lambda i, o: i * o + o  # noqa: E731
     self_attn = 4 * linear(h, h) + 2 * h
@@ -38,7 +40,12 @@ def _hand_count(vocab=250002, h=1024, inter=4096, max_pos=514, window=7) -> int:
 @pytest.mark.parametrize("res,window,count", [(224, 7, PAPER_PARAMS_224), (384, 12, PAPER_PARAMS_384)])
 def test_full_size_model_on_meta_has_the_paper_parameter_count(res, window, count):
     cfg = CCRKConfig.paper(res)
-    assert (cfg.vision.window_size, cfg.vision.width, cfg.text.hidden_size, cfg.embed_dim) == (window, 1024, 1024, 256)
+    assert (cfg.vision.window_size, cfg.vision.width, cfg.text.hidden_size, cfg.embed_dim) == (
+        window,
+        1024,
+        1024,
+        256,
+    )
     model = _meta_model(cfg)
     assert sum(p.numel() for p in model.parameters()) == count == _hand_count(window=window)
     # image tokens: [average] + 7x7 (224 px) or 12x12 (384 px) patches of 1024 channels
@@ -66,7 +73,9 @@ def test_round_trip_ours_original_ours_is_bit_identical(tiny_model):
     ours = tiny_model.state_dict()
     original = ccrk_to_original(ours, tiny_model.cfg.text.num_text_layers)
     assert "text_encoder.cls.predictions.decoder.weight" in original
-    assert any(k.startswith("vision_encoder.layers.0.downsample.") for k in original)  # Microsoft: end of stage 0
+    assert any(
+        k.startswith("vision_encoder.layers.0.downsample.") for k in original
+    )  # Microsoft: end of stage 0
     back, report = original_to_ccrk(original, tiny_model.cfg.text.num_text_layers)
     assert report.clean and list(back) == list(ours)
     assert all(torch.equal(back[k], ours[k]) and back[k].dtype == ours[k].dtype for k in ours)
@@ -80,30 +89,56 @@ def _write(path, state_dict, **extra):
 def test_released_layout_loads_with_an_empty_report(tmp_path):
     sd = original_state_dict(TINY)
     # as CCRK's Pretrain.py saves it: optimizer, config and the RNG states of python, numpy and torch
-    path = _write(tmp_path / "ccrk_epoch_29.th", sd, optimizer={"state": {}, "param_groups": []},
-                  config={"embed_dim": 16}, epoch=29, random_state=random.getstate(),
-                  np_random_state=np.random.get_state(), torch_rng_state=torch.get_rng_state())
+    path = _write(
+        tmp_path / "ccrk_epoch_29.th",
+        sd,
+        optimizer={"state": {}, "param_groups": []},
+        config={"embed_dim": 16},
+        epoch=29,
+        random_state=random.getstate(),
+        np_random_state=np.random.get_state(),
+        torch_rng_state=torch.get_rng_state(),
+    )
     _, cfg, report, optional = read_any_checkpoint(path)
     assert report.clean and not optional
     v, t = cfg.vision, cfg.text
     assert (v.image_res, v.window_size, v.embed_dim, v.depths, v.num_heads) == (32, 4, 8, (2, 2), (1, 2))
-    assert (t.hidden_size, t.num_text_layers, t.num_fusion_layers, t.vocab_size, t.max_position_embeddings) == (
-        64, 2, 2, 40, 20)
+    assert (
+        t.hidden_size,
+        t.num_text_layers,
+        t.num_fusion_layers,
+        t.vocab_size,
+        t.max_position_embeddings,
+    ) == (64, 2, 2, 40, 20)
     model = load_model(path)
     got = model.state_dict()
     # patch merging: end of Microsoft stage 0 = start of timm stage 1
-    assert torch.equal(got["vision_encoder.swin.layers.1.downsample.reduction.weight"],
-                       sd["vision_encoder.layers.0.downsample.reduction.weight"])
-    assert torch.equal(got["fusion_encoder.layer.0.intermediate.dense.weight"],
-                       sd["text_encoder.bert.encoder.layer.2.intermediate.dense.weight"])
-    assert torch.equal(got["fusion_encoder.layer.1.crossattention.self.key.weight"],
-                       sd["text_encoder.bert.encoder.layer.3.crossattention.self.key.weight"])
-    assert torch.equal(got["mlm_head.LayerNorm.weight"], sd["text_encoder.cls.predictions.transform.LayerNorm.weight"])
-    assert torch.equal(got["text_encoder.embeddings.position_embeddings.weight"],
-                       sd["text_encoder.bert.embeddings.position_embeddings.weight"])
+    assert torch.equal(
+        got["vision_encoder.swin.layers.1.downsample.reduction.weight"],
+        sd["vision_encoder.layers.0.downsample.reduction.weight"],
+    )
+    assert torch.equal(
+        got["fusion_encoder.layer.0.intermediate.dense.weight"],
+        sd["text_encoder.bert.encoder.layer.2.intermediate.dense.weight"],
+    )
+    assert torch.equal(
+        got["fusion_encoder.layer.1.crossattention.self.key.weight"],
+        sd["text_encoder.bert.encoder.layer.3.crossattention.self.key.weight"],
+    )
+    assert torch.equal(
+        got["mlm_head.LayerNorm.weight"], sd["text_encoder.cls.predictions.transform.LayerNorm.weight"]
+    )
+    assert torch.equal(
+        got["text_encoder.embeddings.position_embeddings.weight"],
+        sd["text_encoder.bert.embeddings.position_embeddings.weight"],
+    )
     # and back: every weight of the file, bit for bit (the buffers are recomputed, not written)
     again = ccrk_to_original(got, n_text=2)
-    kept = {k: x for k, x in sd.items() if not k.endswith(("relative_position_index", "attn_mask", "position_ids"))}
+    kept = {
+        k: x
+        for k, x in sd.items()
+        if not k.endswith(("relative_position_index", "attn_mask", "position_ids"))
+    }
     assert set(again) == set(kept) and all(torch.equal(again[k], kept[k]) for k in kept)
 
 
@@ -113,7 +148,9 @@ def test_patch_merging_computes_the_microsoft_concatenation(tmp_path):
     merge = model.vision_encoder.swin.layers[1].downsample
     x = torch.randn(1, 8, 8, 8)
     x0, x1, x2, x3 = x[:, 0::2, 0::2], x[:, 1::2, 0::2], x[:, 0::2, 1::2], x[:, 1::2, 1::2]
-    reference = merge.reduction(merge.norm(torch.cat([x0, x1, x2, x3], dim=-1)))  # Swin-Transformer PatchMerging
+    reference = merge.reduction(
+        merge.norm(torch.cat([x0, x1, x2, x3], dim=-1))
+    )  # Swin-Transformer PatchMerging
     torch.testing.assert_close(merge(x), reference)
 
 
@@ -121,8 +158,10 @@ def test_finetuned_layout_without_mlm_head_loads(tmp_path, caplog):
     sd = original_state_dict(TINY, finetuned=True)
     assert not any(k.startswith("text_encoder.bert.") for k in sd)
     model = load_model(_write(tmp_path / "checkpoint_best.pth", sd))
-    assert torch.equal(model.state_dict()["text_encoder.encoder.layer.1.output.dense.weight"],
-                       sd["text_encoder.encoder.layer.1.output.dense.weight"])
+    assert torch.equal(
+        model.state_dict()["text_encoder.encoder.layer.1.output.dense.weight"],
+        sd["text_encoder.encoder.layer.1.output.dense.weight"],
+    )
     assert "without MLM head" in caplog.text
 
 
@@ -132,12 +171,21 @@ def test_a_bare_state_dict_is_read_too(tmp_path):
     assert load_model(path).cfg.vision.image_res == 32
 
 
-@pytest.mark.parametrize("change,expected", [
-    (lambda sd: sd.update({"bbox_head.0.weight": torch.zeros(2)}), "1 unexpected: bbox_head.0.weight"),
-    (lambda sd: sd.pop("itm_head.3.bias"), "1 missing: itm_head.3.bias"),
-    (lambda sd: sd.update({"text_encoder.cls.predictions.decoder.weight": torch.zeros(40, 64)}), "mismatched"),
-    (lambda sd: sd.update({"text_proj.bias": torch.zeros(17)}), "text_proj.bias: shape (17,), model (16,)"),
-])
+@pytest.mark.parametrize(
+    "change,expected",
+    [
+        (lambda sd: sd.update({"bbox_head.0.weight": torch.zeros(2)}), "1 unexpected: bbox_head.0.weight"),
+        (lambda sd: sd.pop("itm_head.3.bias"), "1 missing: itm_head.3.bias"),
+        (
+            lambda sd: sd.update({"text_encoder.cls.predictions.decoder.weight": torch.zeros(40, 64)}),
+            "mismatched",
+        ),
+        (
+            lambda sd: sd.update({"text_proj.bias": torch.zeros(17)}),
+            "text_proj.bias: shape (17,), model (16,)",
+        ),
+    ],
+)
 def test_a_malformed_file_is_reported_by_key(tmp_path, change, expected):
     sd = original_state_dict(TINY)
     change(sd)
@@ -188,7 +236,11 @@ def test_checkpoint_command_converts_a_released_file_and_back_bit_identically(tm
     assert torch.equal(model.state_dict()["itm_head.3.weight"], sd["itm_head.3.weight"])
     assert main(["checkpoint", "to-original", str(tmp_path / "model.pt"), str(tmp_path / "back.th")]) == 0
     back = torch.load(tmp_path / "back.th", weights_only=True)["model"]
-    kept = {k: v for k, v in sd.items() if not k.endswith(("relative_position_index", "attn_mask", "position_ids"))}
+    kept = {
+        k: v
+        for k, v in sd.items()
+        if not k.endswith(("relative_position_index", "attn_mask", "position_ids"))
+    }
     assert set(back) == set(kept) and all(torch.equal(back[k], kept[k]) for k in kept)
 
 
@@ -196,10 +248,16 @@ def test_checkpoint_command_round_trip_from_ours_keeps_weights_and_config(tiny_m
     from ccrk.cli import main
 
     save_checkpoint(tmp_path / "ours.pt", tiny_model)
-    assert main(["checkpoint", "to-original", str(tmp_path / "ours.pt"), str(tmp_path / "orig.th"),
-                 "--finetuned"]) == 0
-    assert not any(k.startswith(("text_encoder.bert.", "text_encoder.cls."))
-                   for k in torch.load(tmp_path / "orig.th", weights_only=True)["model"])
+    assert (
+        main(
+            ["checkpoint", "to-original", str(tmp_path / "ours.pt"), str(tmp_path / "orig.th"), "--finetuned"]
+        )
+        == 0
+    )
+    assert not any(
+        k.startswith(("text_encoder.bert.", "text_encoder.cls."))
+        for k in torch.load(tmp_path / "orig.th", weights_only=True)["model"]
+    )
     assert main(["checkpoint", "to-original", str(tmp_path / "ours.pt"), str(tmp_path / "orig.th")]) == 0
     assert main(["checkpoint", "to-ccrk", str(tmp_path / "orig.th"), str(tmp_path / "again.pt")]) == 0
     again = load_model(tmp_path / "again.pt")

@@ -45,13 +45,20 @@ def joined(tmp_path_factory):
     half = len(rows) // 2
     first, second = tmp / "pixels-0.csv", tmp / "pixels-1.csv.gz"
     bad_url = present[half + 1]  # in the second file: a broken row first, a good one after it
-    first.write_text("image_url\tb64_bytes\tmetadata_url\n" + "".join(rows[:half])
-                     + f"{bad_url}\tnot-base64!!\n" + "https://unrelated.example/x.jpg\tAAAA\n", encoding="utf-8")
+    first.write_text(
+        "image_url\tb64_bytes\tmetadata_url\n"
+        + "".join(rows[:half])
+        + f"{bad_url}\tnot-base64!!\n"
+        + "https://unrelated.example/x.jpg\tAAAA\n",
+        encoding="utf-8",
+    )
     with gzip.open(second, "wt", encoding="utf-8") as f:
         f.write(f"{present[0]}\t{_b64_png('another image')}\n")  # a duplicate: the first pixels win
         f.writelines(rows[half:])
     outs = [tmp / f"test_{lang}.jsonl" for lang in LANGS]
-    report = join_wit([WIT / f"test_{lang}.jsonl" for lang in LANGS], [first, second], outs, tmp / "report.json")
+    report = join_wit(
+        [WIT / f"test_{lang}.jsonl" for lang in LANGS], [first, second], outs, tmp / "report.json"
+    )
     return tmp, absent, report
 
 
@@ -66,14 +73,21 @@ def test_every_annotation_is_counted_per_file(joined):
         assert counts["images_without_pixels"] == len(absent[lang])
         assert counts["joined_annotations"] == len(urls) - missing
         assert counts["joined_images"] == SIZES[lang][1] - len(absent[lang])
-        assert len((tmp / f"test_{lang}.jsonl").read_text(encoding="utf-8").splitlines()) == len(urls) - missing
-    assert json.loads((tmp / "report.json").read_text())["annotation_files"].keys() == report["annotation_files"].keys()
+        assert (
+            len((tmp / f"test_{lang}.jsonl").read_text(encoding="utf-8").splitlines()) == len(urls) - missing
+        )
+    assert (
+        json.loads((tmp / "report.json").read_text())["annotation_files"].keys()
+        == report["annotation_files"].keys()
+    )
 
 
 def test_records_keep_the_annotation_and_carry_the_pixels_of_their_url(joined):
     tmp, absent, report = joined
     for lang in LANGS:
-        original = [obj for _, obj in iter_jsonl(WIT / f"test_{lang}.jsonl") if obj["image_url"] not in absent[lang]]
+        original = [
+            obj for _, obj in iter_jsonl(WIT / f"test_{lang}.jsonl") if obj["image_url"] not in absent[lang]
+        ]
         out = [obj for _, obj in iter_jsonl(tmp / f"test_{lang}.jsonl")]
         assert [{k: v for k, v in o.items() if k != "image_content"} for o in out] == original
         for obj in out[::25]:
@@ -88,7 +102,8 @@ def test_captions_are_grouped_by_url_not_by_image_idx(joined):
     urls = {obj["image_url"] for obj in records}
     assert len(urls) == 2
     assert {base64.b64decode(obj["image_content"]) for obj in records} == {
-        base64.b64decode(_b64_png(u)) for u in urls}
+        base64.b64decode(_b64_png(u)) for u in urls
+    }
 
 
 def test_pixel_files_report_bad_rows_and_duplicates(joined):
@@ -96,12 +111,15 @@ def test_pixel_files_report_bad_rows_and_duplicates(joined):
     first, second = report["pixel_files"].values()
     assert first["bad_rows"] == 1 and "invalid base64" in first["bad_first"][0]
     assert second["bad_rows"] == 0 and first["matched"] + second["matched"] == report["wanted_images"] - len(
-        set().union(*joined[1].values()))
+        set().union(*joined[1].values())
+    )
 
 
 def test_fail_policy_names_the_first_annotation_without_pixels(tmp_path):
     pixels = tmp_path / "p.csv"
-    pixels.write_text("".join(f"{u}\t{_b64_png(u)}\n" for u in dict.fromkeys(_urls("tr")[1:])), encoding="utf-8")
+    pixels.write_text(
+        "".join(f"{u}\t{_b64_png(u)}\n" for u in dict.fromkeys(_urls("tr")[1:])), encoding="utf-8"
+    )
     first = _urls("tr")[0]
     assert first not in _urls("tr")[1:]
     with pytest.raises(DataError, match=r"test_tr.jsonl:1: field 'image_url': no pixels for "):
@@ -111,7 +129,9 @@ def test_fail_policy_names_the_first_annotation_without_pixels(tmp_path):
 
 def test_malformed_annotation_line_names_file_and_line(tmp_path):
     bad = tmp_path / "test_xx.jsonl"
-    bad.write_text('{"image_url": "u", "caption_reference_description": "c"}\n{"image_url": \n', encoding="utf-8")
+    bad.write_text(
+        '{"image_url": "u", "caption_reference_description": "c"}\n{"image_url": \n', encoding="utf-8"
+    )
     with pytest.raises(DataError, match=r"test_xx.jsonl:2: invalid JSON"):
         join_wit([bad], [], [tmp_path / "o.jsonl"], tmp_path / "r.json")
 
@@ -128,8 +148,14 @@ def test_zipped_annotations_and_pixel_folders(tmp_path):
     with gzip.open(tmp_path / "pixels" / "b.csv.gz", "wt") as f:
         f.writelines(f"{u}\t{_b64_png(u)}\n" for u in urls[300:])
     (tmp_path / "pixels" / "notes.txt").write_text(f"{urls[0]}\tnot pixels\n")  # not a pixel file: ignored
-    report = join_wit([tmp_path / "test_tr.jsonl.zip"], [tmp_path / "pixels"], [tmp_path / "out.jsonl"],
-                      tmp_path / "r.json")
+    report = join_wit(
+        [tmp_path / "test_tr.jsonl.zip"], [tmp_path / "pixels"], [tmp_path / "out.jsonl"], tmp_path / "r.json"
+    )
     counts = report["annotation_files"][str(tmp_path / "test_tr.jsonl.zip")]
     assert counts["joined_annotations"] == 721 and counts["annotations_without_image"] == 0
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.jsonl", "pixels", "r.json", "test_tr.jsonl.zip"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "out.jsonl",
+        "pixels",
+        "r.json",
+        "test_tr.jsonl.zip",
+    ]

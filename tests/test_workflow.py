@@ -29,8 +29,16 @@ def _write_config(path: Path, cfg: dict) -> Path:
 
 
 def _snakemake(workdir, configfile, *args, timeout=900):
-    cmd = [*SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
-           "--configfile", str(configfile), *args]
+    cmd = [
+        *SNAKEMAKE,
+        "--snakefile",
+        str(REPO / "Snakefile"),
+        "--directory",
+        str(workdir),
+        "--configfile",
+        str(configfile),
+        *args,
+    ]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=workdir)
 
 
@@ -47,16 +55,33 @@ def planned_jobs(workdir, configfile) -> dict[str, int]:
 
 def test_dry_run_through_the_api_plans_the_whole_dag(tmp_path):
     from snakemake.api import SnakemakeApi
-    from snakemake.settings.types import ConfigSettings, DAGSettings, OutputSettings, Quietness, ResourceSettings
+    from snakemake.settings.types import (
+        ConfigSettings,
+        DAGSettings,
+        OutputSettings,
+        Quietness,
+        ResourceSettings,
+    )
 
     updated = []
     with SnakemakeApi(OutputSettings(quiet={Quietness.ALL})) as api:
-        wf = api.workflow(resource_settings=ResourceSettings(cores=1),
-                          config_settings=ConfigSettings(configfiles=[REPO / "config" / "config.yaml"]),
-                          snakefile=REPO / "Snakefile", workdir=tmp_path)
-        wf.dag(DAGSettings(targets=set(TARGETS))).execute_workflow(pseudo_executor="dryrun", updated_files=updated)
-    expected = {"results/pretrain/model.pt", "results/tokenizer", "results/finetune/xflickrco/zeroshot/model.pt",
-                *TARGETS, "results/translate/shard-000.jsonl", "results/translate/shard-001.jsonl"}
+        wf = api.workflow(
+            resource_settings=ResourceSettings(cores=1),
+            config_settings=ConfigSettings(configfiles=[REPO / "config" / "config.yaml"]),
+            snakefile=REPO / "Snakefile",
+            workdir=tmp_path,
+        )
+        wf.dag(DAGSettings(targets=set(TARGETS))).execute_workflow(
+            pseudo_executor="dryrun", updated_files=updated
+        )
+    expected = {
+        "results/pretrain/model.pt",
+        "results/tokenizer",
+        "results/finetune/xflickrco/zeroshot/model.pt",
+        *TARGETS,
+        "results/translate/shard-000.jsonl",
+        "results/translate/shard-001.jsonl",
+    }
     expected |= {f"results/eval/xflickrco/zeroshot/{lang}_ranks.csv" for lang in TEST_LANGS}
     assert expected <= set(updated)
     assert not (tmp_path / "results").exists()  # a dry run writes nothing
@@ -77,8 +102,13 @@ def test_lint_is_clean():
 
 
 def test_snakefmt_is_clean():
-    out = subprocess.run([sys.executable, "-m", "snakefmt", "--check", "Snakefile", "rules/"], capture_output=True,
-                         text=True, cwd=REPO, timeout=300)
+    out = subprocess.run(
+        [sys.executable, "-m", "snakefmt", "--check", "Snakefile", "rules/"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=300,
+    )
     assert out.returncode == 0, out.stdout + out.stderr
 
 
@@ -103,7 +133,10 @@ def test_demo_writes_the_tables_in_their_formats(demo_run):
     assert table.iloc[-1]["ir_r1"] == pytest.approx(non_en["ir_r1"].mean(), abs=0.01)
     assert (workdir / "results" / "xflickrco_table.md").read_text().count("\n|") >= 10
     mrv = pd.read_csv(workdir / "results" / "xflickrco_mrv.csv")
-    assert list(mrv.columns) == ["direction", "langs", "mrv", "items"] and list(mrv["direction"]) == ["ir", "tr"]
+    assert list(mrv.columns) == ["direction", "langs", "mrv", "items"] and list(mrv["direction"]) == [
+        "ir",
+        "tr",
+    ]
     assert set(mrv["langs"]) == {"en/de/ja/zh"} and (mrv["mrv"] >= 0).all()
     ranks = pd.read_csv(workdir / "results" / "eval" / "xflickrco" / "zeroshot" / "de_ranks.csv")
     n_test = _config()["demo"]["n_test"]
@@ -128,9 +161,15 @@ def test_demo_learns_far_above_chance(demo_run):
     """
     workdir, _ = demo_run
     table, chance = _r1_table(workdir)
-    assert table.loc["en", "ir_r1"] >= 30 * chance and table.loc["en", "tr_r1"] >= 30 * chance, table.loc["en"]
-    assert table.loc["avg", "ir_r1"] >= 10 * chance and table.loc["avg", "tr_r1"] >= 10 * chance, table.loc["avg"]
-    summary = json.loads((workdir / "results" / "finetune" / "xflickrco" / "zeroshot" / "summary.json").read_text())
+    assert table.loc["en", "ir_r1"] >= 30 * chance and table.loc["en", "tr_r1"] >= 30 * chance, table.loc[
+        "en"
+    ]
+    assert table.loc["avg", "ir_r1"] >= 10 * chance and table.loc["avg", "tr_r1"] >= 10 * chance, table.loc[
+        "avg"
+    ]
+    summary = json.loads(
+        (workdir / "results" / "finetune" / "xflickrco" / "zeroshot" / "summary.json").read_text()
+    )
     assert summary["selection"] == "validation" and summary["best_epoch"] is not None
 
 
@@ -169,8 +208,16 @@ def test_translation_setting_reruns_translation_and_everything_after(demo_run, t
     cfg["translate"]["batch_size"] = cfg["translate"]["batch_size"] + 1
     jobs = planned_jobs(workdir, _write_config(tmp_path / "tr.yaml", cfg))
     shards = cfg["translate"]["shards"]
-    assert jobs == {"translate": shards, "pretrain_corpus": 1, "tokenizer": 1, "pretrain": 1,
-                    "finetune": 1, "evaluate_xflickrco": 1, "retrieval_table": 1, "mrv_table": 1}
+    assert jobs == {
+        "translate": shards,
+        "pretrain_corpus": 1,
+        "tokenizer": 1,
+        "pretrain": 1,
+        "finetune": 1,
+        "evaluate_xflickrco": 1,
+        "retrieval_table": 1,
+        "mrv_table": 1,
+    }
     assert "demo_dataset" not in jobs
 
 
@@ -189,13 +236,17 @@ def test_demo_fewshot_runs_from_the_english_model(demo_run, tmp_path):
     table = pd.read_csv(workdir / "results" / "xflickrco_fewshot_table.csv").set_index("lang")
     assert list(table.index) == ["de", "en", "avg"] and set(table["selection"]) == {"validation"}
     zero = pd.read_csv(workdir / "results" / "xflickrco_table.csv").set_index("lang")
-    assert table.loc["en", "ir_r1"] == zero.loc["en", "ir_r1"]  # English: the zero-shot model, as in the paper
+    assert (
+        table.loc["en", "ir_r1"] == zero.loc["en", "ir_r1"]
+    )  # English: the zero-shot model, as in the paper
     assert table.loc["avg", "tr_r1"] == table.loc["de", "tr_r1"]  # the average over the one non-English row
     run = workdir / "results" / "finetune" / "xflickrco" / "fewshot" / "de"
     summary = json.loads((run / "summary.json").read_text())
     assert summary["selection"] == "validation" and [h["epoch"] for h in summary["history"]] == [0]
     assert summary["train_files"][0].endswith("xFlickrCO/annotations/de/train_10.jsonl")
     assert summary["init"] == "results/finetune/xflickrco/zeroshot/model.pt"  # from the English model
-    assert summary["selection_files"][0].endswith("flickr30k/annotations/valid_ann.jsonl")  # never a test file
+    assert summary["selection_files"][0].endswith(
+        "flickr30k/annotations/valid_ann.jsonl"
+    )  # never a test file
     mrv = pd.read_csv(workdir / "results" / "xflickrco_fewshot_mrv.csv")
     assert set(mrv["langs"]) == {"en/de"}

@@ -24,8 +24,20 @@ def _download_settings(a) -> dict:
 def _download(a):
     from ccrk.data.download import download_config, download_list_shard
 
-    print(download_list_shard(a.urls, a.format, a.shard, a.shards, a.images_root, a.subdir, a.manifest, a.stats,
-                              download_config(_download_settings(a)), a.captions))
+    print(
+        download_list_shard(
+            a.urls,
+            a.format,
+            a.shard,
+            a.shards,
+            a.images_root,
+            a.subdir,
+            a.manifest,
+            a.stats,
+            download_config(_download_settings(a)),
+            a.captions,
+        )
+    )
 
 
 def _retry(a):
@@ -33,8 +45,15 @@ def _retry(a):
     from ccrk.io import read_json
 
     settings = {**read_json(a.stats)["settings"], **_download_settings(a)}
-    print(retry_failed(a.manifest, a.stats, a.images_root, download_config(settings),
-                       a.kinds.split(",") if a.kinds else None))
+    print(
+        retry_failed(
+            a.manifest,
+            a.stats,
+            a.images_root,
+            download_config(settings),
+            a.kinds.split(",") if a.kinds else None,
+        )
+    )
 
 
 def _wit(a):
@@ -47,15 +66,25 @@ def _multi30k(a):
     from ccrk.data.multi30k import write_multi30k
     from ccrk.io import write_json
 
-    report = write_multi30k(a.root, a.out_dir, a.languages.split(","), a.image_root, a.missing_images, a.image_dir)
+    report = write_multi30k(
+        a.root, a.out_dir, a.languages.split(","), a.image_root, a.missing_images, a.image_dir
+    )
     write_json(f"{a.out_dir}/report.json", report)
 
 
 def _mscoco(a):
     from ccrk.data.mscoco import mscoco_files
 
-    mscoco_files(a.lang, a.source, a.out_dir, a.image_root, a.missing_images, a.image_dir,
-                 splits=dict(s.split("=", 1) for s in a.split), captions=a.captions)
+    mscoco_files(
+        a.lang,
+        a.source,
+        a.out_dir,
+        a.image_root,
+        a.missing_images,
+        a.image_dir,
+        splits=dict(s.split("=", 1) for s in a.split),
+        captions=a.captions,
+    )
 
 
 def add_data_commands(cmd) -> None:
@@ -69,10 +98,16 @@ def add_data_commands(cmd) -> None:
         for f in fields(DownloadConfig):
             s.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name, type=type(f.default), default=None)
 
-    s = cmd("download", _download, "download one shard of an image URL list: images, manifest, stats "
-            "(rule download_images); a killed run resumes")
+    s = cmd(
+        "download",
+        _download,
+        "download one shard of an image URL list: images, manifest, stats "
+        "(rule download_images); a killed run resumes",
+    )
     s.add_argument("--urls", required=True)
-    s.add_argument("--format", default="tsv", choices=FORMATS, help="tsv: CC3M caption<TAB>url; urls: SBU; coco")
+    s.add_argument(
+        "--format", default="tsv", choices=FORMATS, help="tsv: CC3M caption<TAB>url; urls: SBU; coco"
+    )
     s.add_argument("--captions", help="line-aligned captions of a `urls` list")
     s.add_argument("--shard", type=int, default=0)
     s.add_argument("--shards", type=int, default=1)
@@ -100,13 +135,24 @@ def add_data_commands(cmd) -> None:
     s.add_argument("--image-root", help="check that every image exists under it")
     s.add_argument("--image-dir", default="flickr30k-images", help="image folder, relative to the image root")
     s.add_argument("--missing-images", default="fail", choices=POLICIES)
-    s = cmd("mscoco", _mscoco, "COCO captions -> LANG.{train,val,test}.json: en Karpathy, ja YJ Captions, zh COCO-CN")
+    s = cmd(
+        "mscoco",
+        _mscoco,
+        "COCO captions -> LANG.{train,val,test}.json: en Karpathy, ja YJ Captions, zh COCO-CN",
+    )
     s.add_argument("--lang", required=True, choices=["en", "ja", "zh"])
     s.add_argument("--source", help="dataset_coco.json (en) or the YJ Captions JSON (ja)")
     s.add_argument("--captions", nargs="*", default=[], help="COCO-CN caption files (zh)")
-    s.add_argument("--split", nargs="*", default=[], metavar="SPLIT=FILE",
-                   help="image lists: train/val/test for zh; val/test for ja (else a seeded split)")
+    s.add_argument(
+        "--split",
+        nargs="*",
+        default=[],
+        metavar="SPLIT=FILE",
+        help="image lists: train/val/test for zh; val/test for ja (else a seeded split)",
+    )
     s.add_argument("--out-dir", required=True)
     s.add_argument("--image-root", help="check that every image exists under it")
-    s.add_argument("--image-dir", default="coco", help="COCO folder (holding train2014/, val2014/) under the root")
+    s.add_argument(
+        "--image-dir", default="coco", help="COCO folder (holding train2014/, val2014/) under the root"
+    )
     s.add_argument("--missing-images", default="fail", choices=POLICIES)

@@ -10,8 +10,16 @@ from ccrk.translate.report import read_translations
 log = logging.getLogger("ccrk.corpus")
 
 
-def build_corpus(given_path, translation_paths, out_paths, languages, report_path=None, max_images=None,
-                 seed=0, images: CorpusImages | None = None) -> dict:
+def build_corpus(
+    given_path,
+    translation_paths,
+    out_paths,
+    languages,
+    report_path=None,
+    max_images=None,
+    seed=0,
+    images: CorpusImages | None = None,
+) -> dict:
     """Merge translations (line-aligned shards, in shard order) into the given captions and split round-robin.
 
     Items missing a chosen language (or with it empty) are dropped and counted per language, never silently.
@@ -41,11 +49,18 @@ def build_corpus(given_path, translation_paths, out_paths, languages, report_pat
     if max_images is not None and max_images < complete:
         records = [records[i] for i in sorted(random.Random(seed).sample(range(complete), max_images))]
     kept = len(records)
-    parts = [records[i::len(out_paths)] for i in range(len(out_paths))]
+    parts = [records[i :: len(out_paths)] for i in range(len(out_paths))]
     for path, part in zip(out_paths, parts):
         write_jsonl(path, part)
-    report = {"kept": kept, "complete": complete, "dropped": n_dropped, "dropped_missing_language": dropped,
-              "parts": len(out_paths), "languages": list(languages), **images.report()}
+    report = {
+        "kept": kept,
+        "complete": complete,
+        "dropped": n_dropped,
+        "dropped_missing_language": dropped,
+        "parts": len(out_paths),
+        "languages": list(languages),
+        **images.report(),
+    }
     if report_path:
         write_json(report_path, report)
     log.info("corpus: %s", report)

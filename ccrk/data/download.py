@@ -38,7 +38,9 @@ class DownloadConfig:
     retries: int = 0  # extra tries after a timeout, a connection error or HTTP 5xx/429
     max_redirects: int = 10  # more redirects fail the row (this is how a redirect loop ends)
     max_bytes: int = 20_000_000  # a larger body is refused, by Content-Length or while it streams
-    max_pixels: int = 89_478_485  # width x height cap, read from the header before decoding (Pillow's default)
+    max_pixels: int = (
+        89_478_485  # width x height cap, read from the header before decoding (Pillow's default)
+    )
     quality: int = 95  # JPEG quality of the stored images
     user_agent: str = "ccrk-download/0.1"
 
@@ -51,7 +53,9 @@ def download_config(d: dict | None) -> DownloadConfig:
     known = {f.name for f in fields(DownloadConfig)}
     unknown = set(d or {}) - known
     if unknown:
-        raise ValueError(f"download settings: unknown key(s) {sorted(unknown)}; expected some of {sorted(known)}")
+        raise ValueError(
+            f"download settings: unknown key(s) {sorted(unknown)}; expected some of {sorted(known)}"
+        )
     return DownloadConfig(**(d or {}))
 
 
@@ -59,13 +63,26 @@ def shard_rows(rows: list, shard: int, n_shards: int) -> list:
     """Contiguous rows of shard `shard` of `n_shards`; sizes differ by at most one."""
     if not 0 <= shard < n_shards:
         raise ValueError(f"shard {shard} outside 0..{n_shards - 1}")
-    return rows[len(rows) * shard // n_shards: len(rows) * (shard + 1) // n_shards]
+    return rows[len(rows) * shard // n_shards : len(rows) * (shard + 1) // n_shards]
 
 
 def _record(row: UrlRow, **values) -> dict:
-    base = {"key": row.key, "row": row.row, "url": row.url, "caption": row.caption, "status": "failed",
-            "error_kind": None, "error": None, "bytes": None, "width": None, "height": None,
-            "original_width": None, "original_height": None, "sha256": None, "path": None}
+    base = {
+        "key": row.key,
+        "row": row.row,
+        "url": row.url,
+        "caption": row.caption,
+        "status": "failed",
+        "error_kind": None,
+        "error": None,
+        "bytes": None,
+        "width": None,
+        "height": None,
+        "original_width": None,
+        "original_height": None,
+        "sha256": None,
+        "path": None,
+    }
     return {**base, **values}
 
 
@@ -73,7 +90,9 @@ def _fetch_one(row: UrlRow, fetcher: Fetcher, cfg: DownloadConfig, out_dir: Path
     """Fetch, verify and store one row; every failure becomes a manifest record, never an exception."""
     try:
         data, content_type = fetcher.fetch(row.url)
-        image = verify_and_resize(data, content_type, cfg.image_size, cfg.resize_mode, cfg.max_pixels, cfg.quality)
+        image = verify_and_resize(
+            data, content_type, cfg.image_size, cfg.resize_mode, cfg.max_pixels, cfg.quality
+        )
     except (FetchError, ImageRejected) as e:
         return _record(row, error_kind=e.kind, error=str(e)[:500])
     except Exception as e:  # a URL from the wild must never stop the shard: record it, with its type
@@ -81,15 +100,25 @@ def _fetch_one(row: UrlRow, fetcher: Fetcher, cfg: DownloadConfig, out_dir: Path
     tmp = out_dir / f".{row.key}.jpg.tmp"  # one writer per key: a fixed temp name, renamed when complete
     tmp.write_bytes(image.jpeg)
     os.replace(tmp, out_dir / f"{row.key}.jpg")
-    return _record(row, status="success", bytes=len(data), width=image.width, height=image.height,
-                   original_width=image.original_width, original_height=image.original_height,
-                   sha256=hashlib.sha256(data).hexdigest(), path=f"{subdir}/{row.key}.jpg")
+    return _record(
+        row,
+        status="success",
+        bytes=len(data),
+        width=image.width,
+        height=image.height,
+        original_width=image.original_width,
+        original_height=image.original_height,
+        sha256=hashlib.sha256(data).hexdigest(),
+        path=f"{subdir}/{row.key}.jpg",
+    )
 
 
 def _fetch_all(rows: list[UrlRow], cfg: DownloadConfig, out_dir: Path, subdir: str):
     """Yield a record per row as it finishes, with at most 2 x threads rows in flight."""
     fetcher = Fetcher(cfg.timeout, cfg.max_bytes, cfg.max_redirects, cfg.retries, cfg.threads, cfg.user_agent)
-    finished: queue.SimpleQueue = queue.SimpleQueue()  # O(1) per row, unlike cf.wait over every pending future
+    finished: queue.SimpleQueue = (
+        queue.SimpleQueue()
+    )  # O(1) per row, unlike cf.wait over every pending future
     start = last_log = time.monotonic()
     in_flight = n = 0
     with cf.ThreadPoolExecutor(cfg.threads, thread_name_prefix="download") as pool:
@@ -134,14 +163,23 @@ def _prune(folder: Path, keep: set[str]) -> None:
 
 def _stats(records: list[dict], cfg: DownloadConfig, subdir: str, **extra) -> dict:
     ok = [r for r in records if r["status"] == "success"]
-    return {"subdir": subdir, "count": len(records), "success": len(ok), "failed": len(records) - len(ok),
-            "failed_by_kind": dict(sorted(Counter(r["error_kind"] for r in records if r["status"] != "success")
-                                          .items())),
-            "bytes_downloaded": sum(r["bytes"] for r in ok), **extra, "settings": asdict(cfg)}
+    return {
+        "subdir": subdir,
+        "count": len(records),
+        "success": len(ok),
+        "failed": len(records) - len(ok),
+        "failed_by_kind": dict(
+            sorted(Counter(r["error_kind"] for r in records if r["status"] != "success").items())
+        ),
+        "bytes_downloaded": sum(r["bytes"] for r in ok),
+        **extra,
+        "settings": asdict(cfg),
+    }
 
 
-def download_shard(rows: list[UrlRow], images_root, subdir: str, manifest_path, stats_path,
-                   cfg: DownloadConfig) -> dict:
+def download_shard(
+    rows: list[UrlRow], images_root, subdir: str, manifest_path, stats_path, cfg: DownloadConfig
+) -> dict:
     """Download `rows` into `images_root/subdir/<key>.jpg`; write the manifest (row order) and the stats."""
     final_dir = Path(images_root) / subdir
     work_dir = final_dir.with_name(final_dir.name + ".partial")
@@ -166,8 +204,15 @@ def download_shard(rows: list[UrlRow], images_root, subdir: str, manifest_path, 
         shutil.rmtree(final_dir)
     os.replace(work_dir, final_dir)
     write_jsonl(manifest_path, records)
-    stats = _stats(records, cfg, subdir, fetched=len(todo), resumed=len(rows) - len(todo),
-                   seconds=round(seconds, 3), rows_per_second=round(len(todo) / seconds, 2) if seconds else None)
+    stats = _stats(
+        records,
+        cfg,
+        subdir,
+        fetched=len(todo),
+        resumed=len(rows) - len(todo),
+        seconds=round(seconds, 3),
+        rows_per_second=round(len(todo) / seconds, 2) if seconds else None,
+    )
     write_json(stats_path, stats)
     progress.unlink()
     settings.unlink()
@@ -175,8 +220,9 @@ def download_shard(rows: list[UrlRow], images_root, subdir: str, manifest_path, 
     return stats
 
 
-def retry_failed(manifest_path, stats_path, images_root, cfg: DownloadConfig | None = None,
-                 kinds: list[str] | None = None) -> dict:
+def retry_failed(
+    manifest_path, stats_path, images_root, cfg: DownloadConfig | None = None, kinds: list[str] | None = None
+) -> dict:
     """Fetch the failed rows (of `kinds`, default all) of a finished shard again; rewrite manifest and stats.
 
     Settings default to those the shard was downloaded with (kept in its stats).
@@ -188,8 +234,11 @@ def retry_failed(manifest_path, stats_path, images_root, cfg: DownloadConfig | N
     folder = Path(images_root) / subdir
     folder.mkdir(parents=True, exist_ok=True)
     _prune(folder, {f"{r['key']}.jpg" for r in records if r["status"] == "success"})
-    todo = [UrlRow(r["row"], r["key"], r["url"], r["caption"]) for r in records
-            if r["status"] != "success" and (not kinds or r["error_kind"] in kinds)]
+    todo = [
+        UrlRow(r["row"], r["key"], r["url"], r["caption"])
+        for r in records
+        if r["status"] != "success" and (not kinds or r["error_kind"] in kinds)
+    ]
     start = time.monotonic()
     by_key = {r["key"]: r for r in records}
     for rec in _fetch_all(todo, cfg, folder, subdir):
@@ -197,15 +246,33 @@ def retry_failed(manifest_path, stats_path, images_root, cfg: DownloadConfig | N
     records = [by_key[r["key"]] for r in records]
     recovered = sum(1 for r in todo if by_key[r.key]["status"] == "success")
     write_jsonl(manifest_path, records)
-    stats = _stats(records, cfg, subdir, fetched=len(todo), resumed=len(records) - len(todo),
-                   seconds=round(time.monotonic() - start, 3), retried=len(todo), recovered=recovered)
+    stats = _stats(
+        records,
+        cfg,
+        subdir,
+        fetched=len(todo),
+        resumed=len(records) - len(todo),
+        seconds=round(time.monotonic() - start, 3),
+        retried=len(todo),
+        recovered=recovered,
+    )
     write_json(stats_path, stats)
     log.info("retry %s: %d retried, %d recovered", subdir, len(todo), recovered)
     return stats
 
 
-def download_list_shard(urls_path, fmt: str, shard: int, n_shards: int, images_root, subdir: str, manifest_path,
-                        stats_path, cfg: DownloadConfig, captions_path=None) -> dict:
+def download_list_shard(
+    urls_path,
+    fmt: str,
+    shard: int,
+    n_shards: int,
+    images_root,
+    subdir: str,
+    manifest_path,
+    stats_path,
+    cfg: DownloadConfig,
+    captions_path=None,
+) -> dict:
     """Read a URL list, take shard `shard` of `n_shards`, download it (the rule's and the CLI's entry point)."""
     rows = shard_rows(read_url_list(urls_path, fmt, captions_path), shard, n_shards)
     return download_shard(rows, images_root, subdir, manifest_path, stats_path, cfg)
@@ -216,6 +283,12 @@ def summarize_shards(stats_paths) -> dict:
     stats = [read_json(p) for p in stats_paths]
     count, success = sum(s["count"] for s in stats), sum(s["success"] for s in stats)
     kinds = sum((Counter(s["failed_by_kind"]) for s in stats), Counter())
-    return {"shards": len(stats), "count": count, "success": success, "failed": count - success,
-            "success_rate": round(success / count, 4) if count else None,
-            "failed_by_kind": dict(sorted(kinds.items())), "bytes_downloaded": sum(s["bytes_downloaded"] for s in stats)}
+    return {
+        "shards": len(stats),
+        "count": count,
+        "success": success,
+        "failed": count - success,
+        "success_rate": round(success / count, 4) if count else None,
+        "failed_by_kind": dict(sorted(kinds.items())),
+        "bytes_downloaded": sum(s["bytes_downloaded"] for s in stats),
+    }

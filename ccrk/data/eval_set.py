@@ -28,8 +28,13 @@ class EvalSetBuilder:
             out.image_keys.append(key)
         elif isinstance(source, str) and out.image_paths[self.index[key]] != source:
             first = out.image_lines[self.index[key]]
-            raise DataError(self.path, line, field, f"image {key} was {out.image_paths[self.index[key]]!r} on "
-                            f"line {first}, got {source!r}; expected one image per key")
+            raise DataError(
+                self.path,
+                line,
+                field,
+                f"image {key} was {out.image_paths[self.index[key]]!r} on "
+                f"line {first}, got {source!r}; expected one image per key",
+            )
         img = self.index[key]
         for i, caption in enumerate(captions):
             if not caption.strip():

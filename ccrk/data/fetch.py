@@ -49,12 +49,23 @@ def _kind_of(exc: Exception) -> str:
 class Fetcher:
     """Thread-safe: one connection pool shared by every download thread."""
 
-    def __init__(self, timeout: float, max_bytes: int, max_redirects: int = 10, retries: int = 0,
-                 pool_size: int = 16, user_agent: str = "ccrk-download"):
+    def __init__(
+        self,
+        timeout: float,
+        max_bytes: int,
+        max_redirects: int = 10,
+        retries: int = 0,
+        pool_size: int = 16,
+        user_agent: str = "ccrk-download",
+    ):
         self.timeout, self.max_bytes, self.retries = timeout, max_bytes, retries
         self.max_redirects = max_redirects
-        self.pool = urllib3.PoolManager(num_pools=max(64, 4 * pool_size), maxsize=pool_size, block=False,
-                                        headers={"User-Agent": user_agent})
+        self.pool = urllib3.PoolManager(
+            num_pools=max(64, 4 * pool_size),
+            maxsize=pool_size,
+            block=False,
+            headers={"User-Agent": user_agent},
+        )
 
     def fetch(self, url: str) -> tuple[bytes, str]:
         """(body, Content-Type) of `url`; transient failures are tried again `retries` times."""
@@ -68,7 +79,9 @@ class Fetcher:
         raise AssertionError("unreachable")
 
     def _fetch_once(self, url: str) -> tuple[bytes, str]:
-        for _ in range(self.max_redirects + 1):  # redirects are followed here, so every hop's scheme is checked
+        for _ in range(
+            self.max_redirects + 1
+        ):  # redirects are followed here, so every hop's scheme is checked
             response = self._open(url)
             location = response.get_redirect_location()
             if not location:
@@ -94,10 +107,18 @@ class Fetcher:
         except LocationValueError as e:
             raise FetchError("invalid_url", f"invalid URL: {e}") from None
         if scheme not in SCHEMES:
-            raise FetchError("scheme", f"URL scheme {scheme!r} refused ({url[:200]}); only http and https are fetched")
+            raise FetchError(
+                "scheme", f"URL scheme {scheme!r} refused ({url[:200]}); only http and https are fetched"
+            )
         try:
-            return self.pool.urlopen("GET", url, preload_content=False, redirect=False, retries=False,
-                                     timeout=urllib3.Timeout(connect=self.timeout, read=self.timeout))
+            return self.pool.urlopen(
+                "GET",
+                url,
+                preload_content=False,
+                redirect=False,
+                retries=False,
+                timeout=urllib3.Timeout(connect=self.timeout, read=self.timeout),
+            )
         except MaxRetryError as e:
             reason = e.reason or e
             raise FetchError(_kind_of(reason), f"{type(reason).__name__}: {reason}") from None

@@ -9,7 +9,10 @@ from ccrk.data.text import pre_caption
 
 class RetrievalTrainDataset(Dataset):
     def __init__(self, items, transform):
-        self.items, self.transform = items, transform  # RetrievalTrainItem; image_path may be image bytes (WIT)
+        self.items, self.transform = (
+            items,
+            transform,
+        )  # RetrievalTrainItem; image_path may be image bytes (WIT)
 
     def __len__(self):
         return len(self.items)
@@ -25,6 +28,12 @@ class RetrievalCollator:
 
     def __call__(self, batch):
         texts = [pre_caption(b[1], self.max_words) for b in batch]
-        enc = self.tok(texts, padding="longest", truncation=True, max_length=self.max_tokens, return_tensors="pt")
-        return {"images": torch.stack([b[0] for b in batch]), "input_ids": enc["input_ids"],
-                "attention_mask": enc["attention_mask"], "idx": torch.tensor([b[2] for b in batch])}
+        enc = self.tok(
+            texts, padding="longest", truncation=True, max_length=self.max_tokens, return_tensors="pt"
+        )
+        return {
+            "images": torch.stack([b[0] for b in batch]),
+            "input_ids": enc["input_ids"],
+            "attention_mask": enc["attention_mask"],
+            "idx": torch.tensor([b[2] for b in batch]),
+        }

@@ -30,8 +30,13 @@ class MissingImages:
             return True
         where = f"{source}:{line}" if line is not None else str(source)
         if self.policy == "fail":
-            raise DataError(source, line, field, f"image {rel!r} not found under {self.root} (data.missing_images: "
-                            "fail; set it to skip to drop and count such items)")
+            raise DataError(
+                source,
+                line,
+                field,
+                f"image {rel!r} not found under {self.root} (data.missing_images: "
+                "fail; set it to skip to drop and count such items)",
+            )
         self.skipped[f"{where}: {rel}"] = None
         return False
 

@@ -55,16 +55,20 @@ def _is_image_type(content_type: str) -> bool:
     return content_type.split(";")[0].strip().lower().startswith("image/") or not content_type
 
 
-def verify_and_resize(data: bytes, content_type: str, image_size: int, resize_mode: str, max_pixels: int,
-                      quality: int = 95) -> StoredImage:
+def verify_and_resize(
+    data: bytes, content_type: str, image_size: int, resize_mode: str, max_pixels: int, quality: int = 95
+) -> StoredImage:
     """Decode every pixel of `data` (a truncated or corrupt file raises ImageRejected), apply the EXIF
     orientation, flatten to RGB, resize, and encode as JPEG; an RGB JPEG that needs none of it is kept as is."""
     try:
         im = Image.open(io.BytesIO(data))
     except UnidentifiedImageError:
         kind = "decode" if _is_image_type(content_type) else "not_image"
-        raise ImageRejected(kind, f"not a readable image (Content-Type {content_type or 'none'!r}, "
-                            f"{len(data)} bytes, starts {data[:16]!r})") from None
+        raise ImageRejected(
+            kind,
+            f"not a readable image (Content-Type {content_type or 'none'!r}, "
+            f"{len(data)} bytes, starts {data[:16]!r})",
+        ) from None
     except Image.DecompressionBombError as e:
         raise ImageRejected("too_many_pixels", str(e)) from None
     except Exception as e:  # a malformed header can raise anything from SyntaxError to struct.error
@@ -72,16 +76,26 @@ def verify_and_resize(data: bytes, content_type: str, image_size: int, resize_mo
     with im:
         width, height = im.size
         if width * height > max_pixels:
-            raise ImageRejected("too_many_pixels", f"{width}x{height} = {width * height} pixels over the cap of "
-                                f"{max_pixels} (decompression-bomb guard)")
+            raise ImageRejected(
+                "too_many_pixels",
+                f"{width}x{height} = {width * height} pixels over the cap of "
+                f"{max_pixels} (decompression-bomb guard)",
+            )
         tw, th = target_size(width, height, image_size, resize_mode)
         try:
             if im.format == "JPEG" and (tw, th) != (width, height):
                 im.draft("RGB", (tw, th))  # DCT-domain downscale: decodes every block, several times faster
             im.load()
-            if (im.format == "JPEG" and im.mode == "RGB" and (tw, th) == (width, height)
-                    and resize_mode != "center_crop" and im.getexif().get(ORIENTATION, 1) == 1):
-                return StoredImage(data, width, height, width, height)  # verified and already right: kept as is
+            if (
+                im.format == "JPEG"
+                and im.mode == "RGB"
+                and (tw, th) == (width, height)
+                and resize_mode != "center_crop"
+                and im.getexif().get(ORIENTATION, 1) == 1
+            ):
+                return StoredImage(
+                    data, width, height, width, height
+                )  # verified and already right: kept as is
             rgb = _to_rgb(ImageOps.exif_transpose(im))
         except Exception as e:
             raise ImageRejected("decode", f"{type(e).__name__}: {e}") from None

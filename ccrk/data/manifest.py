@@ -46,15 +46,24 @@ class CorpusImages:
             rel = self.stored.get(url)
             if rel is None:
                 if self.files.policy == "fail":
-                    raise DataError(source, line, "url", f"{str(url)[:200]} is in no download manifest "
-                                    "(data.missing_images: fail; skip drops and counts such items)")
+                    raise DataError(
+                        source,
+                        line,
+                        "url",
+                        f"{str(url)[:200]} is in no download manifest "
+                        "(data.missing_images: fail; skip drops and counts such items)",
+                    )
                 self.counts["image_not_downloaded"] += 1
                 return None
         else:
             rel = obj.get("image_path")
             if not isinstance(rel, str):
-                raise DataError(source, line, "image_path", "expected a relative path string, or the `url` of a "
-                                "downloaded image")
+                raise DataError(
+                    source,
+                    line,
+                    "image_path",
+                    "expected a relative path string, or the `url` of a downloaded image",
+                )
         return rel if self.files.keep(rel, source, line, "image_path") else None
 
     def report(self) -> dict:

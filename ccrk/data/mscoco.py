@@ -39,7 +39,9 @@ def coco_image(name: str, image_dir: str = "coco") -> tuple[str, int]:
 def _field(path, where: str, record: dict, key: str, kind):
     value = record.get(key) if isinstance(record, dict) else None
     if not isinstance(value, kind) or isinstance(value, bool):
-        raise DataError(path, None, f"{where}.{key}", f"expected {getattr(kind, '__name__', kind)}, got {value!r:.80}")
+        raise DataError(
+            path, None, f"{where}.{key}", f"expected {getattr(kind, '__name__', kind)}, got {value!r:.80}"
+        )
     return value
 
 
@@ -53,14 +55,18 @@ def read_karpathy(path, image_dir: str = "coco") -> dict[str, list[ImageCaptions
         where = f"images[{i}]"
         split = _field(path, where, rec, "split", str)
         if split not in KARPATHY_SPLIT:
-            raise DataError(path, None, f"{where}.split", f"expected one of {sorted(KARPATHY_SPLIT)}, got {split!r}")
+            raise DataError(
+                path, None, f"{where}.split", f"expected one of {sorted(KARPATHY_SPLIT)}, got {split!r}"
+            )
         folder, name = _field(path, where, rec, "filepath", str), _field(path, where, rec, "filename", str)
         try:
             image, coco_id = coco_image(name, image_dir)
         except ValueError as e:
             raise DataError(path, None, f"{where}.filename", str(e)) from None
         if image != posixpath.normpath(posixpath.join(image_dir, folder, name)):
-            raise DataError(path, None, f"{where}.filepath", f"{folder!r} does not match the file name {name!r}")
+            raise DataError(
+                path, None, f"{where}.filepath", f"{folder!r} does not match the file name {name!r}"
+            )
         cocoid = _field(path, where, rec, "cocoid", int)
         if cocoid != coco_id:
             raise DataError(path, None, f"{where}.cocoid", f"{cocoid} does not match the file name {name!r}")
@@ -81,12 +87,17 @@ def _image_id(value, path, where: str) -> int:
 def read_yjcaptions(path, image_dir: str = "coco") -> tuple[list[ImageCaptions], dict]:
     """Items in the order of `images`, captions grouped by `image_id`; orphans and caption-less images counted."""
     data = read_json(path)
-    if not isinstance(data, dict) or not isinstance(data.get("images"), list) or not isinstance(
-            data.get("annotations"), list):
+    if (
+        not isinstance(data, dict)
+        or not isinstance(data.get("images"), list)
+        or not isinstance(data.get("annotations"), list)
+    ):
         raise DataError(path, None, "images/annotations", "expected a COCO caption file with both lists")
     captions = defaultdict(list)
     for j, a in enumerate(data["annotations"]):
-        image_id = _image_id(a.get("image_id") if isinstance(a, dict) else None, path, f"annotations[{j}].image_id")
+        image_id = _image_id(
+            a.get("image_id") if isinstance(a, dict) else None, path, f"annotations[{j}].image_id"
+        )
         captions[image_id].append(_field(path, f"annotations[{j}]", a, "caption", str))
     items, seen = [], set()
     for i, im in enumerate(data["images"]):
@@ -100,8 +111,10 @@ def read_yjcaptions(path, image_dir: str = "coco") -> tuple[list[ImageCaptions],
             raise DataError(path, None, f"images[{i}].file_name", f"{name!r} does not match id {image_id}")
         seen.add(image_id)
         items.append(ImageCaptions(image, image_id, captions.get(image_id, []), f"{path}: images[{i}]"))
-    counts = {"annotations_without_image": sum(len(c) for k, c in captions.items() if k not in seen),
-              "images_without_captions": sum(1 for it in items if not it.captions)}
+    counts = {
+        "annotations_without_image": sum(len(c) for k, c in captions.items() if k not in seen),
+        "images_without_captions": sum(1 for it in items if not it.captions),
+    }
     return [it for it in items if it.captions], counts
 
 
@@ -120,8 +133,9 @@ def _split_ids(path) -> set[int]:
     return ids
 
 
-def split_items(items: list[ImageCaptions], split_files: dict | None = None, sizes: dict | None = None,
-                seed: int = 0) -> tuple[dict[str, list[ImageCaptions]], str]:
+def split_items(
+    items: list[ImageCaptions], split_files: dict | None = None, sizes: dict | None = None, seed: int = 0
+) -> tuple[dict[str, list[ImageCaptions]], str]:
     """Split by files listing the val/test image ids (the rest is train), or else a seeded random split of
     `sizes` = {"val": n, "test": n}; returns the splits (source order kept) and how they were made."""
     if split_files:
@@ -134,7 +148,7 @@ def split_items(items: list[ImageCaptions], split_files: dict | None = None, siz
         n_val, n_test = sizes.get("val", 0), sizes.get("test", 0)
         if n_val + n_test >= len(ids):
             raise ValueError(f"val {n_val} + test {n_test} images leave no training images of {len(ids)}")
-        listed = {"test": set(ids[:n_test]), "val": set(ids[n_test:n_test + n_val])}
+        listed = {"test": set(ids[:n_test]), "val": set(ids[n_test : n_test + n_val])}
         how = f"seeded random (seed {seed}), not the authors' split"
     out = {split: [] for split in SPLITS}
     for it in items:
@@ -156,7 +170,9 @@ def read_coco_cn(caption_paths, split_paths: dict, image_dir: str = "coco") -> t
                 key, tab, sentence = line.partition("\t")
                 name, hash_, index = key.partition("#")
                 if not tab or not hash_ or not index.isdigit():
-                    raise DataError(path, n, "key", f"expected '<COCO name>#<n><TAB><sentence>', got {line[:80]!r}")
+                    raise DataError(
+                        path, n, "key", f"expected '<COCO name>#<n><TAB><sentence>', got {line[:80]!r}"
+                    )
                 if not _COCO_NAME.match(name):
                     raise DataError(path, n, "key", f"expected a COCO 2014 image name, got {name!r}")
                 if int(index) in captions[name]:
@@ -183,23 +199,43 @@ def read_coco_cn(caption_paths, split_paths: dict, image_dir: str = "coco") -> t
     return out, {"split_images_without_captions": missing}
 
 
-def write_mscoco(lang: str, splits: dict[str, list[ImageCaptions]], out_dir, image_root=None,
-                 missing_images: str = "fail", folds: bool = False, **extra) -> dict:
+def write_mscoco(
+    lang: str,
+    splits: dict[str, list[ImageCaptions]],
+    out_dir,
+    image_root=None,
+    missing_images: str = "fail",
+    folds: bool = False,
+    **extra,
+) -> dict:
     """Write `{lang}.{train,val,test}.json` (and the 5 test folds); return the report."""
     images = MissingImages(image_root, missing_images)
     files = {}
     for split in SPLITS:
         items = keep_with_images(splits.get(split, []), images, split)
-        files[f"{lang}.{split}"] = write_split(Path(out_dir) / f"{lang}.{split}.json", items, split == "train")
+        files[f"{lang}.{split}"] = write_split(
+            Path(out_dir) / f"{lang}.{split}.json", items, split == "train"
+        )
         if split == "test" and folds:
             for k, (start, end) in enumerate(five_folds(len(items))):
-                files[f"{lang}.test.fold{k}"] = write_split(Path(out_dir) / f"{lang}.test.fold{k}.json",
-                                                            items[start:end], False)
+                files[f"{lang}.test.fold{k}"] = write_split(
+                    Path(out_dir) / f"{lang}.test.fold{k}.json", items[start:end], False
+                )
     return {"files": files, **extra, **images.report()}
 
 
-def mscoco_files(lang: str, source, out_dir, image_root=None, missing_images: str = "fail", image_dir: str = "coco",
-                 splits: dict | None = None, captions=(), split_sizes: dict | None = None, seed: int = 0) -> dict:
+def mscoco_files(
+    lang: str,
+    source,
+    out_dir,
+    image_root=None,
+    missing_images: str = "fail",
+    image_dir: str = "coco",
+    splits: dict | None = None,
+    captions=(),
+    split_sizes: dict | None = None,
+    seed: int = 0,
+) -> dict:
     """Read one language's source, split it, write its files and `{lang}.report.json` (rule and CLI entry)."""
     if lang == "en":
         data, extra = read_karpathy(source, image_dir), {"source": "karpathy", "restval": "joins train"}
@@ -214,6 +250,8 @@ def mscoco_files(lang: str, source, out_dir, image_root=None, missing_images: st
         extra = {"source": "coco-cn", **extra}
     else:
         raise ValueError(f"no MSCOCO source for language {lang!r}; expected en, ja or zh")
-    report = write_mscoco(lang, data, out_dir, image_root, missing_images, folds=lang in ("en", "ja"), **extra)
+    report = write_mscoco(
+        lang, data, out_dir, image_root, missing_images, folds=lang in ("en", "ja"), **extra
+    )
     write_json(Path(out_dir) / f"{lang}.report.json", report)
     return report

@@ -15,7 +15,11 @@ from ccrk.data.image_policy import MissingImages
 from ccrk.errors import DataError
 
 # output split -> (task1 name, task2 name); task2 calls the 2016 test set plain `test_2016`
-SPLITS = {"train": ("train", "train"), "val": ("val", "val"), "test_2016_flickr": ("test_2016_flickr", "test_2016")}
+SPLITS = {
+    "train": ("train", "train"),
+    "val": ("val", "val"),
+    "test_2016_flickr": ("test_2016_flickr", "test_2016"),
+}
 TASK2_LANGS = ("en", "de")  # 5 captions per image
 TASK1_LANGS = ("fr", "cs")  # 1 caption per image
 
@@ -50,25 +54,36 @@ def read_multi30k(root, split: str, lang: str, image_dir: str = "flickr30k-image
     for path in caption_files(root, split, lang):
         lines = read_lines(path)
         if len(lines) != len(names):
-            raise DataError(path, None, None, f"{len(lines)} lines, expected {len(names)}: one caption per image "
-                            f"line of {split_file}")
+            raise DataError(
+                path,
+                None,
+                None,
+                f"{len(lines)} lines, expected {len(names)}: one caption per image line of {split_file}",
+            )
         columns.append(lines)
     items = []
     for i, name in enumerate(names):
         if not name.endswith(".jpg") or "/" in name or "\\" in name:
-            raise DataError(split_file, i + 1, "image", f"expected a Flickr30K file name '<id>.jpg', got {name!r}")
+            raise DataError(
+                split_file, i + 1, "image", f"expected a Flickr30K file name '<id>.jpg', got {name!r}"
+            )
         image = posixpath.normpath(posixpath.join(image_dir, name))
-        items.append(ImageCaptions(image, name[: -len(".jpg")], [col[i] for col in columns], f"{split_file}:{i + 1}"))
+        items.append(
+            ImageCaptions(image, name[: -len(".jpg")], [col[i] for col in columns], f"{split_file}:{i + 1}")
+        )
     return items
 
 
-def write_multi30k(root, out_dir, langs, image_root=None, missing_images: str = "fail",
-                   image_dir: str = "flickr30k-images") -> dict:
+def write_multi30k(
+    root, out_dir, langs, image_root=None, missing_images: str = "fail", image_dir: str = "flickr30k-images"
+) -> dict:
     """Write `{train,val}.{lang}.json` and `test_2016_flickr.{lang}.json` for every language; return the report."""
     images = MissingImages(image_root, missing_images)
     report = {}
     for split in SPLITS:
         for lang in langs:
             items = keep_with_images(read_multi30k(root, split, lang, image_dir), images, root)
-            report[f"{split}.{lang}"] = write_split(Path(out_dir) / f"{split}.{lang}.json", items, split == "train")
+            report[f"{split}.{lang}"] = write_split(
+                Path(out_dir) / f"{split}.{lang}.json", items, split == "train"
+            )
     return {"files": report, **images.report()}

@@ -30,10 +30,18 @@ def read_corpus(paths, languages: list[str]) -> list[CorpusItem]:
         for line, obj in iter_jsonl(path):
             caption = obj.get("caption")
             if not isinstance(caption, dict):
-                raise DataError(path, line, "caption", f"expected an object {{lang: text}}, got {caption!r:.60}")
-            missing = [lang for lang in languages if not isinstance(caption.get(lang), str) or not caption[lang].strip()]
+                raise DataError(
+                    path, line, "caption", f"expected an object {{lang: text}}, got {caption!r:.60}"
+                )
+            missing = [
+                lang
+                for lang in languages
+                if not isinstance(caption.get(lang), str) or not caption[lang].strip()
+            ]
             if missing:
-                raise DataError(path, line, f"caption.{missing[0]}", f"missing or empty caption (languages {missing})")
+                raise DataError(
+                    path, line, f"caption.{missing[0]}", f"missing or empty caption (languages {missing})"
+                )
             if not isinstance(obj.get("image_path"), str):
                 raise DataError(path, line, "image_path", "expected a relative path string")
             items.append(CorpusItem(obj["image_path"], [caption[lang] for lang in languages]))
@@ -57,8 +65,15 @@ class PretrainDataset(Dataset):
 class PretrainCollator:
     """Stack images; tokenise the B*K captions image-major; mask them for MLM (SPEC §3.5)."""
 
-    def __init__(self, tokenizer, max_tokens: int, max_words: int, masking: MaskingConfig, caption_num: int = 0,
-                 seed: int = 0):
+    def __init__(
+        self,
+        tokenizer,
+        max_tokens: int,
+        max_words: int,
+        masking: MaskingConfig,
+        caption_num: int = 0,
+        seed: int = 0,
+    ):
         self.tok, self.max_tokens, self.max_words, self.masking = tokenizer, max_tokens, max_words, masking
         self.caption_num = caption_num  # >0: keep that many random languages per image (CCLM-style with 1)
         self.rng = random.Random(seed)
@@ -68,11 +83,27 @@ class PretrainCollator:
         texts = []
         for _, captions in batch:
             if self.caption_num:  # random subset, kept in the configured language order
-                captions = [captions[i] for i in sorted(self.rng.sample(range(len(captions)), self.caption_num))]
+                captions = [
+                    captions[i] for i in sorted(self.rng.sample(range(len(captions)), self.caption_num))
+                ]
             texts.extend(pre_caption(c, self.max_words) for c in captions)
-        enc = self.tok(texts, padding="longest", truncation=True, max_length=self.max_tokens, return_tensors="pt")
+        enc = self.tok(
+            texts, padding="longest", truncation=True, max_length=self.max_tokens, return_tensors="pt"
+        )
         masked_ids, masked_pos, masked_labels = mask_batch(
-            enc["input_ids"], enc["attention_mask"], self.rng, self.tok.mask_token_id, len(self.tok), self.masking)
-        return {"images": images, "input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"],
-                "masked_ids": masked_ids, "masked_pos": masked_pos, "masked_labels": masked_labels,
-                "k": len(texts) // len(batch)}
+            enc["input_ids"],
+            enc["attention_mask"],
+            self.rng,
+            self.tok.mask_token_id,
+            len(self.tok),
+            self.masking,
+        )
+        return {
+            "images": images,
+            "input_ids": enc["input_ids"],
+            "attention_mask": enc["attention_mask"],
+            "masked_ids": masked_ids,
+            "masked_pos": masked_pos,
+            "masked_labels": masked_labels,
+            "k": len(texts) // len(batch),
+        }

@@ -52,7 +52,9 @@ def load_train(paths, fmt: str, roots: ImageRoots) -> list[RetrievalTrainItem]:
         else:
             file_items, dropped = load_json_train_set(path, roots.root)
         if dropped:
-            log.warning("%s: %d empty captions skipped (at %s)", path, len(dropped), [d[0] for d in dropped][:10])
+            log.warning(
+                "%s: %d empty captions skipped (at %s)", path, len(dropped), [d[0] for d in dropped][:10]
+            )
         for item in file_items:
             # a path is the same image in every file; in-memory pixels (WIT) are only known within their file
             key = item.image_path if isinstance(item.image_path, str) else (n, item.image_idx)

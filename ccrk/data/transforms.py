@@ -15,10 +15,15 @@ def _to_normalised_tensor():
     return [T.ToImage(), T.ToDtype(torch.float32, scale=True), T.Normalize(CLIP_MEAN, CLIP_STD)]
 
 
-def train_transform(image_res: int, crop_scale_min: float = 0.5, hflip: bool = True, randaugment: bool = True):
+def train_transform(
+    image_res: int, crop_scale_min: float = 0.5, hflip: bool = True, randaugment: bool = True
+):
     """RandomResizedCrop (bicubic) -> optional flip -> optional RandAugment(2, 7) -> tensor -> CLIP norm."""
-    steps = [T.RandomResizedCrop(image_res, scale=(crop_scale_min, 1.0), interpolation=T.InterpolationMode.BICUBIC,
-                                 antialias=True)]
+    steps = [
+        T.RandomResizedCrop(
+            image_res, scale=(crop_scale_min, 1.0), interpolation=T.InterpolationMode.BICUBIC, antialias=True
+        )
+    ]
     if hflip:
         steps.append(T.RandomHorizontalFlip())
     if randaugment:
@@ -28,5 +33,7 @@ def train_transform(image_res: int, crop_scale_min: float = 0.5, hflip: bool = T
 
 def eval_transform(image_res: int):
     """Resize to a square (bicubic) -> tensor -> CLIP norm."""
-    return T.Compose([T.Resize((image_res, image_res), interpolation=T.InterpolationMode.BICUBIC, antialias=True)]
-                     + _to_normalised_tensor())
+    return T.Compose(
+        [T.Resize((image_res, image_res), interpolation=T.InterpolationMode.BICUBIC, antialias=True)]
+        + _to_normalised_tensor()
+    )

@@ -38,8 +38,12 @@ def _read_tsv(path) -> list[UrlRow]:
     for i, line in _lines(path):
         fields = line.split("\t")
         if len(fields) != 2 or not fields[1].strip():
-            raise DataError(path, i + 1, "url", f"expected 'caption<TAB>url' (one TAB), got {len(fields) - 1} TABs "
-                            f"in {line[:80]!r}")
+            raise DataError(
+                path,
+                i + 1,
+                "url",
+                f"expected 'caption<TAB>url' (one TAB), got {len(fields) - 1} TABs in {line[:80]!r}",
+            )
         rows.append(UrlRow(i, f"{i:09d}", fields[1].strip(), fields[0]))
     return rows
 
@@ -52,8 +56,12 @@ def _read_urls(path, captions_path=None) -> list[UrlRow]:
         captions = [c.rstrip("\n").rstrip("\r") for c in f]
     needed = rows[-1].row + 1 if rows else 0
     if len(captions) < needed:
-        raise DataError(captions_path, len(captions), None, f"{len(captions)} captions for the {needed} lines of "
-                        f"{path}; expected one caption per URL line")
+        raise DataError(
+            captions_path,
+            len(captions),
+            None,
+            f"{len(captions)} captions for the {needed} lines of {path}; expected one caption per URL line",
+        )
     return [UrlRow(r.row, r.key, r.url, captions[r.row]) for r in rows]
 
 
@@ -70,7 +78,9 @@ def _read_coco(path) -> list[UrlRow]:
         url = im.get("coco_url") or im.get("flickr_url") if isinstance(im, dict) else None
         name = im.get("file_name") if isinstance(im, dict) else None
         if not isinstance(url, str) or not isinstance(name, str):
-            raise DataError(path, None, f"images[{i}]", "expected 'file_name' and 'coco_url' (or 'flickr_url')")
+            raise DataError(
+                path, None, f"images[{i}]", "expected 'file_name' and 'coco_url' (or 'flickr_url')"
+            )
         rows.append(UrlRow(i, name.rsplit(".", 1)[0], url, first_caption.get(str(im.get("id")), "")))
     return rows
 

@@ -56,16 +56,29 @@ def read_wit(path, image_root=None) -> list[WitRecord]:
                 raise DataError(path, line, key, f"expected a string, got {obj.get(key)!r}")
         if not obj["image_url"]:
             raise DataError(path, line, "image_url", "empty; it is the image key")
-        records.append(WitRecord(line, obj["image_url"], obj["caption_reference_description"], obj["language"],
-                                 obj["wit_ix"], _image(path, line, obj, image_root)))
+        records.append(
+            WitRecord(
+                line,
+                obj["image_url"],
+                obj["caption_reference_description"],
+                obj["language"],
+                obj["wit_ix"],
+                _image(path, line, obj, image_root),
+            )
+        )
     return records
 
 
 def _with_images(path, records: list[WitRecord]) -> list[WitRecord]:
     for r in records:
         if r.image is None:
-            raise DataError(path, r.line, "image_content", f"no pixels for {r.image_url}: expected the "
-                            "WIT pixel join (image_content, base64) or image_path")
+            raise DataError(
+                path,
+                r.line,
+                "image_content",
+                f"no pixels for {r.image_url}: expected the "
+                "WIT pixel join (image_content, base64) or image_path",
+            )
     return records
 
 

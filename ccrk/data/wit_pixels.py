@@ -65,7 +65,11 @@ def pixel_files(paths) -> list[Path]:
     """The pixel CSVs of files and folders (`*.csv`, `*.csv.gz` inside, sorted)."""
     out = []
     for path in map(Path, paths):
-        out += sorted(p for p in path.iterdir() if p.name.endswith((".csv", ".csv.gz"))) if path.is_dir() else [path]
+        out += (
+            sorted(p for p in path.iterdir() if p.name.endswith((".csv", ".csv.gz")))
+            if path.is_dir()
+            else [path]
+        )
     return out
 
 
@@ -125,8 +129,15 @@ def _collect_pixels(db: sqlite3.Connection, pixel_paths, wanted: set[str]) -> di
 
 
 def _join_file(db, path, out_path, policy: str) -> dict:
-    counts = {"annotations": 0, "images": 0, "joined_annotations": 0, "joined_images": 0,
-              "annotations_without_image": 0, "images_without_pixels": 0, "first_without_image": []}
+    counts = {
+        "annotations": 0,
+        "images": 0,
+        "joined_annotations": 0,
+        "joined_images": 0,
+        "annotations_without_image": 0,
+        "images_without_pixels": 0,
+        "first_without_image": [],
+    }
     seen: dict[str, bool] = {}
     with atomic_open(out_path) as out:
         for line, obj in iter_jsonl(path):
@@ -139,8 +150,13 @@ def _join_file(db, path, out_path, policy: str) -> dict:
                 counts["joined_images" if row else "images_without_pixels"] += 1
             if row is None:
                 if policy == "fail":
-                    raise DataError(path, line, "image_url", f"no pixels for {url} in the pixel files "
-                                    "(data.missing_images: fail; skip drops and counts such annotations)")
+                    raise DataError(
+                        path,
+                        line,
+                        "image_url",
+                        f"no pixels for {url} in the pixel files "
+                        "(data.missing_images: fail; skip drops and counts such annotations)",
+                    )
                 counts["annotations_without_image"] += 1
                 if len(counts["first_without_image"]) < 5:
                     counts["first_without_image"].append(f"{path}:{line}: {url}")
@@ -168,13 +184,19 @@ def join_wit(annotation_paths, pixel_paths, out_paths, report_path, missing_imag
             db = stack.enter_context(contextlib.closing(sqlite3.connect(db_path)))
             db.execute("CREATE TABLE px (url TEXT PRIMARY KEY, b64 TEXT NOT NULL)")
             pixels = _collect_pixels(db, pixel_files(pixel_paths), wanted)
-            files = {str(a): _join_file(db, p, o, missing_images)
-                     for a, p, o in zip(annotation_paths, plain, out_paths)}
+            files = {
+                str(a): _join_file(db, p, o, missing_images)
+                for a, p, o in zip(annotation_paths, plain, out_paths)
+            }
     finally:
         os.remove(db_path)
     report = {"annotation_files": files, "pixel_files": pixels, "wanted_images": len(wanted)}
     write_json(report_path, report)
     for path, counts in files.items():
-        log.info("%s: %d of %d annotations found no image", path, counts["annotations_without_image"],
-                 counts["annotations"])
+        log.info(
+            "%s: %d of %d annotations found no image",
+            path,
+            counts["annotations_without_image"],
+            counts["annotations"],
+        )
     return report

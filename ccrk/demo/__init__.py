@@ -6,6 +6,18 @@ from ccrk.demo.scenes import CELLS, COLOURS, SHAPES, SIZES, Scene, SceneObject, 
 from ccrk.demo.vocabulary import GENERATOR_LANGUAGES, LANGUAGES, TEST_ONLY_LANGUAGES
 
 __all__ = [
-    "CELLS", "COLOURS", "GENERATOR_LANGUAGES", "LANGUAGES", "SHAPES", "SIZES", "Scene", "SceneObject",
-    "TEST_ONLY_LANGUAGES", "describe", "draw_scene", "lexicon_entries", "sample_scene", "write_demo_dataset",
+    "CELLS",
+    "COLOURS",
+    "GENERATOR_LANGUAGES",
+    "LANGUAGES",
+    "SHAPES",
+    "SIZES",
+    "Scene",
+    "SceneObject",
+    "TEST_ONLY_LANGUAGES",
+    "describe",
+    "draw_scene",
+    "lexicon_entries",
+    "sample_scene",
+    "write_demo_dataset",
 ]

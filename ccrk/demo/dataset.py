@@ -52,8 +52,9 @@ def _unique_flickr_ids(rng: random.Random, n: int, taken: set[str]) -> list[str]
     return ids
 
 
-def _make_images(seed: int, split: str, ids: list, path_of: Callable[[Any], str], image_size: int,
-                 image_root: Path) -> list[DemoImage]:
+def _make_images(
+    seed: int, split: str, ids: list, path_of: Callable[[Any], str], image_size: int, image_root: Path
+) -> list[DemoImage]:
     """Sample, draw and save one image per id; path_of(id) is its path relative to image_root."""
     images = []
     for i, id_ in enumerate(ids):
@@ -95,10 +96,20 @@ def _by_str_id(images: list[DemoImage]) -> list[DemoImage]:
     return sorted(images, key=lambda im: str(im.id))  # the real files are sorted by id as a string
 
 
-def write_demo_dataset(out_dir, *, seed: int, image_size: int, n_pretrain: int, n_train: int, n_valid: int,
-                       n_test: int, fewshot_sizes: list[int], captions_per_train_image: int = 5,
-                       test_languages=("de", "en", "es", "id", "ja", "ru", "tr", "zh"),
-                       given_languages=("en", "zh", "ja", "de", "fr", "cs")) -> dict:
+def write_demo_dataset(
+    out_dir,
+    *,
+    seed: int,
+    image_size: int,
+    n_pretrain: int,
+    n_train: int,
+    n_valid: int,
+    n_test: int,
+    fewshot_sizes: list[int],
+    captions_per_train_image: int = 5,
+    test_languages=("de", "en", "es", "id", "ja", "ru", "tr", "zh"),
+    given_languages=("en", "zh", "ja", "de", "fr", "cs"),
+) -> dict:
     """Write the whole demo dataset under out_dir (see the module docstring); return the counts."""
     for lang in (*test_languages, *given_languages):
         if lang not in VOCAB:
@@ -142,8 +153,10 @@ def write_demo_dataset(out_dir, *, seed: int, image_size: int, n_pretrain: int, 
     # Flickr30K: English only, several captions per image
     flickr_records = {}
     for split, images in (("train", train), ("valid", valid), ("test", test_flickr)):
-        records = [_record(_distinct_captions(seed, im, "en", captions_per_train_image), im)
-                   for im in _by_str_id(images)]
+        records = [
+            _record(_distinct_captions(seed, im, "en", captions_per_train_image), im)
+            for im in _by_str_id(images)
+        ]
         write_jsonl(annotations / "flickr30k" / "annotations" / f"{split}_ann.jsonl", records)
         flickr_records[split] = records
 
@@ -167,11 +180,17 @@ def write_demo_dataset(out_dir, *, seed: int, image_size: int, n_pretrain: int, 
     # pretraining: one rng state per image for all languages, so the captions are parallel "translations"
     given, references = [], []
     for im in pretrain:
-        caption = {lang: describe(im.scene, lang, random.Random(f"{seed}:caption:{im.key}:given"))
-                   for lang in (*given_languages, *LEXICON_LANGUAGES)}
-        given.append({"caption": {lang: caption[lang] for lang in given_languages}, "image_path": im.img_path})
+        caption = {
+            lang: describe(im.scene, lang, random.Random(f"{seed}:caption:{im.key}:given"))
+            for lang in (*given_languages, *LEXICON_LANGUAGES)
+        }
+        given.append(
+            {"caption": {lang: caption[lang] for lang in given_languages}, "image_path": im.img_path}
+        )
         # the languages the pipeline translates, drawn alike: references for the translations' chrF/BLEU
-        references.append({"caption": {lang: caption[lang] for lang in LEXICON_LANGUAGES}, "image_path": im.img_path})
+        references.append(
+            {"caption": {lang: caption[lang] for lang in LEXICON_LANGUAGES}, "image_path": im.img_path}
+        )
     write_jsonl(out / "pretrain" / "given.jsonl", given)
     write_jsonl(out / "pretrain" / "references.jsonl", references)
 
@@ -183,8 +202,13 @@ def write_demo_dataset(out_dir, *, seed: int, image_size: int, n_pretrain: int, 
             f.write("\t".join(row[c] for c in columns) + "\n")
 
     return {
-        "pretrain": len(pretrain), "train": len(train), "valid": len(valid), "test": len(test_images),
-        "test_flickr": len(test_flickr), "test_coco": len(test_coco), "fewshot_pool": len(fewshot),
+        "pretrain": len(pretrain),
+        "train": len(train),
+        "valid": len(valid),
+        "test": len(test_images),
+        "test_flickr": len(test_flickr),
+        "test_coco": len(test_coco),
+        "fewshot_pool": len(fewshot),
         "images": len(pretrain) + len(train) + len(valid) + len(test_images) + len(fewshot),
         "lexicon_rows": len(rows),
     }

@@ -44,8 +44,9 @@ def sample_scene(rng: random.Random, max_objects: int = 3) -> Scene:
         raise ValueError(f"max_objects must be in 1..{len(CELLS)}, got {max_objects}")
     n = rng.randint(1, max_objects)
     cells = rng.sample(CELLS, n)
-    return Scene(tuple(SceneObject(rng.choice(SHAPES), rng.choice(COLOURS), rng.choice(SIZES), cell)
-                       for cell in cells))
+    return Scene(
+        tuple(SceneObject(rng.choice(SHAPES), rng.choice(COLOURS), rng.choice(SIZES), cell) for cell in cells)
+    )
 
 
 def cell_box(cell: str, image_size: int) -> tuple[float, float, float, float]:

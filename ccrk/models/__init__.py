@@ -6,5 +6,16 @@ from ccrk.models.config import CCRKConfig, TextConfig, VisionConfig
 from ccrk.models.keymap import KeyReport
 from ccrk.models.weights import load_init_weights
 
-__all__ = ["CCRKConfig", "CCRKModel", "ImageStates", "KeyReport", "TextConfig", "TextStates", "VisionConfig",
-           "load_init_weights", "load_model", "read_any_checkpoint", "save_checkpoint"]
+__all__ = [
+    "CCRKConfig",
+    "CCRKModel",
+    "ImageStates",
+    "KeyReport",
+    "TextConfig",
+    "TextStates",
+    "VisionConfig",
+    "load_init_weights",
+    "load_model",
+    "read_any_checkpoint",
+    "save_checkpoint",
+]

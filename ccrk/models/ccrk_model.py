@@ -49,10 +49,17 @@ class CCRKModel(nn.Module):
         t = cfg.text
         self.vision_encoder = VisionEncoder(cfg.vision)
         xcfg = XLMRobertaConfig(
-            vocab_size=t.vocab_size, hidden_size=t.hidden_size, num_hidden_layers=t.num_text_layers,
-            num_attention_heads=t.num_attention_heads, intermediate_size=t.intermediate_size,
-            max_position_embeddings=t.max_position_embeddings, type_vocab_size=1, layer_norm_eps=t.layer_norm_eps,
-            hidden_dropout_prob=t.dropout, attention_probs_dropout_prob=t.dropout, pad_token_id=t.pad_token_id,
+            vocab_size=t.vocab_size,
+            hidden_size=t.hidden_size,
+            num_hidden_layers=t.num_text_layers,
+            num_attention_heads=t.num_attention_heads,
+            intermediate_size=t.intermediate_size,
+            max_position_embeddings=t.max_position_embeddings,
+            type_vocab_size=1,
+            layer_norm_eps=t.layer_norm_eps,
+            hidden_dropout_prob=t.dropout,
+            attention_probs_dropout_prob=t.dropout,
+            pad_token_id=t.pad_token_id,
             initializer_range=t.initializer_range,
             attn_implementation="sdpa" if torch.cuda.is_available() else "eager",  # eager is faster on CPU
         )
@@ -60,18 +67,28 @@ class CCRKModel(nn.Module):
         # BertEmbeddings of the original has no padding row among the positions: with ids from 0, HF's
         # padding_idx=1 would freeze the embedding of every caption's second token
         self.text_encoder.embeddings.position_embeddings.padding_idx = None
-        self.fusion_encoder = FusionEncoder(t.num_fusion_layers, t.hidden_size, t.num_attention_heads,
-                                            t.intermediate_size, cfg.vision.width, t.layer_norm_eps, t.dropout)
+        self.fusion_encoder = FusionEncoder(
+            t.num_fusion_layers,
+            t.hidden_size,
+            t.num_attention_heads,
+            t.intermediate_size,
+            cfg.vision.width,
+            t.layer_norm_eps,
+            t.dropout,
+        )
         self.fusion_encoder.apply(self.text_encoder._init_weights)  # BERT init: N(0, 0.02), LayerNorm 1/0
         self.vision_proj = nn.Linear(cfg.vision.width, cfg.embed_dim)
         self.text_proj = nn.Linear(t.hidden_size, cfg.embed_dim)
         self.temp = nn.Parameter(torch.tensor(cfg.temp))
         self.itm_head = nn.Sequential(
-            nn.Linear(t.hidden_size, 2 * t.hidden_size), nn.LayerNorm(2 * t.hidden_size), nn.GELU(),
+            nn.Linear(t.hidden_size, 2 * t.hidden_size),
+            nn.LayerNorm(2 * t.hidden_size),
+            nn.GELU(),
             nn.Linear(2 * t.hidden_size, 2),
         )
-        self.mlm_head = MLMHead(t.hidden_size, t.vocab_size, t.layer_norm_eps,
-                                self.text_encoder.embeddings.word_embeddings)
+        self.mlm_head = MLMHead(
+            t.hidden_size, t.vocab_size, t.layer_norm_eps, self.text_encoder.embeddings.word_embeddings
+        )
 
     # -- encoders ---------------------------------------------------------------------------
     def encode_image(self, images: torch.Tensor) -> ImageStates:
@@ -81,9 +98,13 @@ class CCRKModel(nn.Module):
     def _text_layers(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         # position ids start at 0 as in the original BertEmbeddings, not at padding_idx + 1 (SPEC §2.2)
         pos = torch.arange(input_ids.shape[1], device=input_ids.device).expand_as(input_ids)
-        return self.text_encoder(input_ids=input_ids, attention_mask=attention_mask, position_ids=pos).last_hidden_state
+        return self.text_encoder(
+            input_ids=input_ids, attention_mask=attention_mask, position_ids=pos
+        ).last_hidden_state
 
-    def text_hidden(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, buckets: int = 4) -> torch.Tensor:
+    def text_hidden(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, buckets: int = 4
+    ) -> torch.Tensor:
         """Text-layer states [N, L, H]; long batches run in length buckets, each padded only to its own max.
 
         K captions in ten languages differ a lot in length (zh by character, ru by word): one padded
@@ -120,8 +141,9 @@ class CCRKModel(nn.Module):
         text_hidden = None if text_hidden is None else trim(text_hidden)
         prefix = None if prefix is None else (trim(prefix[0]), trim(prefix[1]))
         # the last fusion layer computes token 0 only: the same logits for less work
-        fused = self.fusion_encoder(text_hidden, text_mask[:, :width], image_tokens, first_only=True,
-                                    image_kv=image_kv, prefix=prefix)
+        fused = self.fusion_encoder(
+            text_hidden, text_mask[:, :width], image_tokens, first_only=True, image_kv=image_kv, prefix=prefix
+        )
         return self.itm_head(fused[:, 0])
 
     # -- objectives -------------------------------------------------------------------------
@@ -129,9 +151,19 @@ class CCRKModel(nn.Module):
         logits = self.itm_logits(txt.hidden[txt_idx], txt.mask[txt_idx], img.tokens[img_idx])
         return losses.itm_loss(logits, n_pos=img_idx.shape[0] // 3)
 
-    def forward_pretrain(self, images, input_ids, attention_mask, masked_ids, masked_pos, masked_labels, k: int,
-                         sample_type: int = 1, divisor: float | None = None,
-                         hard_negatives: bool = True) -> dict[str, torch.Tensor]:
+    def forward_pretrain(
+        self,
+        images,
+        input_ids,
+        attention_mask,
+        masked_ids,
+        masked_pos,
+        masked_labels,
+        k: int,
+        sample_type: int = 1,
+        divisor: float | None = None,
+        hard_negatives: bool = True,
+    ) -> dict[str, torch.Tensor]:
         """CCRK step (SPEC §3.7): 1-to-K contrastive + ITM with hard positives + MLM on the sampled text.
 
         Texts are image-major [B*K, L]: row b*K + k is image b in language k.
@@ -141,13 +173,20 @@ class CCRKModel(nn.Module):
         img = self.encode_image(images)
         txt = self.encode_text(input_ids, attention_mask)
         loss_itc = losses.one_to_k_contrastive_loss(
-            all_gather_with_grad(img.feat), all_gather_with_grad(txt.feat), self.temp, k, divisor)
+            all_gather_with_grad(img.feat), all_gather_with_grad(txt.feat), self.temp, k, divisor
+        )
         b = images.shape[0]
         sim_i2t = img.feat.detach() @ txt.feat.detach().t() / self.temp.detach()  # local [B, B*K]
-        pos, neg_img, neg_txt = losses.one_to_k_hard_samples(sim_i2t, k, sample_type, hard_negatives=hard_negatives)
+        pos, neg_img, neg_txt = losses.one_to_k_hard_samples(
+            sim_i2t, k, sample_type, hard_negatives=hard_negatives
+        )
         own = torch.arange(b, device=images.device)
-        loss_itm = self._itm_from_samples(img, txt, torch.cat([own, neg_img, own]), torch.cat([pos, pos, neg_txt]))
-        loss_mlm = self.mlm_loss(img.tokens, masked_ids[pos], attention_mask[pos], masked_pos[pos], masked_labels[pos])
+        loss_itm = self._itm_from_samples(
+            img, txt, torch.cat([own, neg_img, own]), torch.cat([pos, pos, neg_txt])
+        )
+        loss_mlm = self.mlm_loss(
+            img.tokens, masked_ids[pos], attention_mask[pos], masked_pos[pos], masked_labels[pos]
+        )
         return {"itc": loss_itc, "itm": loss_itm, "mlm": loss_mlm}
 
     def mlm_loss(self, image_tokens, masked_ids, attention_mask, masked_pos, masked_labels) -> torch.Tensor:
@@ -157,8 +196,9 @@ class CCRKModel(nn.Module):
         picked = hidden.gather(1, masked_pos.unsqueeze(-1).expand(-1, -1, hidden.shape[-1]))  # [B, M, H]
         return losses.mlm_loss(self.mlm_head(picked), masked_labels)
 
-    def forward_finetune(self, images, input_ids, attention_mask, idx,
-                         hard_negatives: bool = True) -> dict[str, torch.Tensor]:
+    def forward_finetune(
+        self, images, input_ids, attention_mask, idx, hard_negatives: bool = True
+    ) -> dict[str, torch.Tensor]:
         """Retrieval fine-tuning (SPEC §3.8): ITC with same-image positives + ITM with hard negatives.
 
         hard_negatives=False draws the ITM negatives uniformly among the pairs of other images.
@@ -167,14 +207,17 @@ class CCRKModel(nn.Module):
         txt = self.encode_text(input_ids, attention_mask)
         idx_all = all_gather_with_grad(idx)
         loss_itc = losses.image_text_contrastive_loss(
-            all_gather_with_grad(img.feat), all_gather_with_grad(txt.feat), self.temp, idx_all)
+            all_gather_with_grad(img.feat), all_gather_with_grad(txt.feat), self.temp, idx_all
+        )
         sim = img.feat.detach() @ txt.feat.detach().t() / self.temp.detach()  # local [B, B]
         same = idx.view(-1, 1) == idx.view(1, -1)
         if not hard_negatives:
             sim = torch.zeros_like(sim)  # equal weights: uniform draws
         neg_txt, neg_img = losses.hard_negative_indices(sim, sim.t(), same)
         own = torch.arange(images.shape[0], device=images.device)
-        loss_itm = self._itm_from_samples(img, txt, torch.cat([own, neg_img, own]), torch.cat([own, own, neg_txt]))
+        loss_itm = self._itm_from_samples(
+            img, txt, torch.cat([own, neg_img, own]), torch.cat([own, own, neg_txt])
+        )
         return {"itc": loss_itc, "itm": loss_itm}
 
     def newly_initialised_parameters(self) -> set[str]:

@@ -47,7 +47,11 @@ def read_any_checkpoint(path, text_heads: int | None = None) -> tuple[dict, CCRK
             raise ValueError(f"{path}: a ccrk-layout state dict without its 'config' entry")
         return dict(sd), CCRKConfig.from_dict(obj["config"]), KeyReport(), ()
     # written by `to_original_file`: the exact config; a released file: read from the shapes
-    cfg = CCRKConfig.from_dict(obj["ccrk_config"]) if "ccrk_config" in obj else config_from_original(sd, text_heads)
+    cfg = (
+        CCRKConfig.from_dict(obj["ccrk_config"])
+        if "ccrk_config" in obj
+        else config_from_original(sd, text_heads)
+    )
     optional = ("mlm_head.",) if text_prefix(sd) == FINETUNED_TEXT else ()
     mapped, report = original_to_ccrk(sd, cfg.text.num_text_layers)
     return mapped, cfg, report, optional
@@ -67,9 +71,17 @@ def load_model(path, image_res: int | None = None, window_size: int | None = Non
     if optional:
         log.warning("%s: fine-tuned original without MLM head; the head stays newly initialised", path)
     if (image_res or window_size) and (cfg.vision.image_res, cfg.vision.window_size) != (
-            model.cfg.vision.image_res, model.cfg.vision.window_size):
-        log.info("%s: %d px / window %d -> %d px / window %d (relative-position tables resampled)", path,
-                 cfg.vision.image_res, cfg.vision.window_size, model.cfg.vision.image_res, model.cfg.vision.window_size)
+        model.cfg.vision.image_res,
+        model.cfg.vision.window_size,
+    ):
+        log.info(
+            "%s: %d px / window %d -> %d px / window %d (relative-position tables resampled)",
+            path,
+            cfg.vision.image_res,
+            cfg.vision.window_size,
+            model.cfg.vision.image_res,
+            model.cfg.vision.window_size,
+        )
     return model
 
 

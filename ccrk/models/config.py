@@ -18,12 +18,16 @@ class VisionConfig:
         # the original's Swin needs every stage to tile into whole windows; timm would pad silently instead
         stride = self.patch_size * 2 ** (len(self.depths) - 1)
         if self.image_res % stride:
-            raise ValueError(f"model.vision: image_res {self.image_res} is not a multiple of the total stride {stride}")
+            raise ValueError(
+                f"model.vision: image_res {self.image_res} is not a multiple of the total stride {stride}"
+            )
         for s in range(len(self.depths)):
             side = self.image_res // (self.patch_size * 2**s)
             if side % min(self.window_size, side):
-                raise ValueError(f"model.vision: stage {s} is {side}x{side} patches, not a whole number of "
-                                 f"{self.window_size}x{self.window_size} windows (image_res {self.image_res})")
+                raise ValueError(
+                    f"model.vision: stage {s} is {side}x{side} patches, not a whole number of "
+                    f"{self.window_size}x{self.window_size} windows (image_res {self.image_res})"
+                )
 
     @property
     def width(self) -> int:
@@ -56,7 +60,9 @@ class InitConfig:
 class CCRKConfig:
     vision: VisionConfig = field(default_factory=VisionConfig)
     text: TextConfig = field(default_factory=TextConfig)
-    init: InitConfig = field(default_factory=InitConfig)  # weights pretraining starts from (read before step 0)
+    init: InitConfig = field(
+        default_factory=InitConfig
+    )  # weights pretraining starts from (read before step 0)
     embed_dim: int = 256  # contrastive feature size
     temp: float = 0.07  # initial contrastive temperature (learnable, logits = sim / temp)
     temp_min: float = 0.001  # pretraining clamps temp in place to [temp_min, temp_max] every forward

@@ -88,7 +88,9 @@ class Intermediate(nn.Module):
 
 
 class FusionLayer(nn.Module):
-    def __init__(self, hidden: int, heads: int, intermediate: int, encoder_width: int, eps: float, dropout: float):
+    def __init__(
+        self, hidden: int, heads: int, intermediate: int, encoder_width: int, eps: float, dropout: float
+    ):
         super().__init__()
         self.attention = AttentionBlock(hidden, heads, hidden, eps, dropout)
         self.crossattention = AttentionBlock(hidden, heads, encoder_width, eps, dropout)
@@ -97,7 +99,9 @@ class FusionLayer(nn.Module):
 
     def forward(self, text, text_mask, image, image_mask=None, first_only: bool = False, image_kv=None):
         # first_only: outputs for token 0 alone (it still attends to every token): what ITM reads
-        return self.cross_ffn(self.text_part(text, text_mask, first_only), image, image_mask, image_kv=image_kv)
+        return self.cross_ffn(
+            self.text_part(text, text_mask, first_only), image, image_mask, image_kv=image_kv
+        )
 
     def text_part(self, text, text_mask, first_only: bool = False) -> torch.Tensor:
         """Self-attention + AddNorm: bidirectional over the text, independent of the image."""
@@ -110,15 +114,24 @@ class FusionLayer(nn.Module):
 
 
 class FusionEncoder(nn.Module):
-    def __init__(self, n_layers: int, hidden: int, heads: int, intermediate: int, encoder_width: int,
-                 eps: float, dropout: float):
+    def __init__(
+        self,
+        n_layers: int,
+        hidden: int,
+        heads: int,
+        intermediate: int,
+        encoder_width: int,
+        eps: float,
+        dropout: float,
+    ):
         super().__init__()
         self.layer = nn.ModuleList(
             FusionLayer(hidden, heads, intermediate, encoder_width, eps, dropout) for _ in range(n_layers)
         )
 
-    def forward(self, text, text_mask, image, image_mask=None, first_only: bool = False, image_kv=None,
-                prefix=None):
+    def forward(
+        self, text, text_mask, image, image_mask=None, first_only: bool = False, image_kv=None, prefix=None
+    ):
         """[B, L, H] states, or [B, 1, H] with first_only (the last layer computes token 0 only).
 
         For many pairs over few images and texts (retrieval re-ranking), the pair-independent parts can be
@@ -137,7 +150,9 @@ class FusionEncoder(nn.Module):
     def image_kv(self, image) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """Every layer's cross-attention keys and values of the image tokens: they depend on the image only."""
         # contiguous heads: rows gathered per pair then multiply about 2x faster on CPU than the transposed view
-        return [tuple(t.contiguous() for t in layer.crossattention.self.project_kv(image)) for layer in self.layer]
+        return [
+            tuple(t.contiguous() for t in layer.crossattention.self.project_kv(image)) for layer in self.layer
+        ]
 
     def text_prefix(self, text, text_mask, first_only: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
         """Layer 0's self-attention output and its cross-attention query: they depend on the text only.

@@ -22,11 +22,18 @@ PRETRAIN_TEXT = "text_encoder.bert."  # BertForMaskedLM in pretraining checkpoin
 FINETUNED_TEXT = "text_encoder."  # BertModel in fine-tuned checkpoints
 RECOMPUTED_BUFFERS = ("relative_position_index", "attn_mask", "position_ids")
 _MLM = "text_encoder.cls.predictions."
-_MLM_NAMES = {"bias": "bias", "transform.dense.weight": "dense.weight", "transform.dense.bias": "dense.bias",
-              "transform.LayerNorm.weight": "LayerNorm.weight", "transform.LayerNorm.bias": "LayerNorm.bias"}
+_MLM_NAMES = {
+    "bias": "bias",
+    "transform.dense.weight": "dense.weight",
+    "transform.dense.bias": "dense.bias",
+    "transform.LayerNorm.weight": "LayerNorm.weight",
+    "transform.LayerNorm.bias": "LayerNorm.bias",
+}
 # original copy -> the ccrk key it must equal
-_TIED = {_MLM + "decoder.weight": "text_encoder.embeddings.word_embeddings.weight",
-         _MLM + "decoder.bias": "mlm_head.bias"}
+_TIED = {
+    _MLM + "decoder.weight": "text_encoder.embeddings.word_embeddings.weight",
+    _MLM + "decoder.bias": "mlm_head.bias",
+}
 
 
 @dataclass
@@ -44,9 +51,15 @@ class KeyReport:
     def __str__(self) -> str:
         if self.clean:
             return "all keys matched"
-        parts = [f"{len(v)} {name}: {', '.join(v[:8])}{' ...' if len(v) > 8 else ''}"
-                 for name, v in (("missing", self.missing), ("unexpected", self.unexpected),
-                                 ("mismatched", self.mismatched)) if v]
+        parts = [
+            f"{len(v)} {name}: {', '.join(v[:8])}{' ...' if len(v) > 8 else ''}"
+            for name, v in (
+                ("missing", self.missing),
+                ("unexpected", self.unexpected),
+                ("mismatched", self.mismatched),
+            )
+            if v
+        ]
         return "; ".join(parts)
 
 
@@ -61,7 +74,9 @@ def text_prefix(state_dict: dict) -> str:
 
 def is_original_layout(state_dict: dict) -> bool:
     """True for the original's names (Microsoft Swin directly under vision_encoder.), False for ccrk's."""
-    return any(k.startswith("vision_encoder.") and not k.startswith("vision_encoder.swin.") for k in state_dict)
+    return any(
+        k.startswith("vision_encoder.") and not k.startswith("vision_encoder.swin.") for k in state_dict
+    )
 
 
 def swin_from_microsoft(key: str) -> str:
@@ -85,12 +100,12 @@ def bert_layer_to_ccrk(i: int, rest: str, n_text: int) -> str:
 def original_key_to_ccrk(key: str, n_text: int, prefix: str) -> str | None:
     """The ccrk key of an original key; None where it has none (the caller reports it)."""
     if key.startswith("vision_encoder."):
-        return "vision_encoder.swin." + swin_from_microsoft(key[len("vision_encoder."):])
+        return "vision_encoder.swin." + swin_from_microsoft(key[len("vision_encoder.") :])
     if key.startswith(_MLM):
-        name = _MLM_NAMES.get(key[len(_MLM):])
+        name = _MLM_NAMES.get(key[len(_MLM) :])
         return None if name is None else "mlm_head." + name
     if key.startswith(prefix):
-        rest = key[len(prefix):]
+        rest = key[len(prefix) :]
         if rest.startswith("embeddings."):
             return "text_encoder." + rest
         m = re.match(r"encoder\.layer\.(\d+)\.(.*)", rest)
@@ -102,11 +117,11 @@ def original_key_to_ccrk(key: str, n_text: int, prefix: str) -> str | None:
 
 def ccrk_key_to_original(key: str, n_text: int, prefix: str) -> str:
     if key.startswith("vision_encoder.swin."):
-        return "vision_encoder." + swin_to_microsoft(key[len("vision_encoder.swin."):])
+        return "vision_encoder." + swin_to_microsoft(key[len("vision_encoder.swin.") :])
     if key.startswith("mlm_head."):
-        return _MLM + {v: k for k, v in _MLM_NAMES.items()}[key[len("mlm_head."):]]
+        return _MLM + {v: k for k, v in _MLM_NAMES.items()}[key[len("mlm_head.") :]]
     if key.startswith("text_encoder."):
-        return prefix + key[len("text_encoder."):]
+        return prefix + key[len("text_encoder.") :]
     m = re.match(r"fusion_encoder\.layer\.(\d+)\.(.*)", key)
     if m:
         return f"{prefix}encoder.layer.{int(m[1]) + n_text}.{m[2]}"
@@ -155,8 +170,9 @@ def ccrk_to_original(state_dict: dict, n_text: int, finetuned: bool = False) -> 
     return out
 
 
-def check_against(state_dict: dict, target_shapes: dict, report: KeyReport | None = None,
-                  optional: tuple[str, ...] = ()) -> KeyReport:
+def check_against(
+    state_dict: dict, target_shapes: dict, report: KeyReport | None = None, optional: tuple[str, ...] = ()
+) -> KeyReport:
     """Add to `report` the target keys absent from `state_dict` (bar those starting with `optional`),
     its keys the target lacks, and shape mismatches."""
     report = report or KeyReport()

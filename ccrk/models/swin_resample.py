@@ -46,8 +46,10 @@ def resample_relative_position_table(table: torch.Tensor, dst_rows: int) -> torc
     if dst_size == src_size:
         return table
     if dst_size < src_size:
-        raise ValueError(f"relative position table {src_size}x{src_size} cannot shrink to {dst_size}x{dst_size}: "
-                         "the geometric resampling only enlarges the window")
+        raise ValueError(
+            f"relative position table {src_size}x{src_size} cannot shrink to {dst_size}x{dst_size}: "
+            "the geometric resampling only enlarges the window"
+        )
     x = source_offsets(src_size, geometric_ratio(src_size, dst_size))
     t = dst_size // 2
     dx = np.arange(-t, t + 0.1, 1.0)
@@ -82,6 +84,8 @@ def fit_absolute_position_embedding(state_dict: dict, target_shapes: dict) -> li
     for key, value in state_dict.items():
         if key.endswith("absolute_pos_embed") and key in target_shapes and value.shape != target_shapes[key]:
             side, new_side = math.isqrt(value.shape[1]), math.isqrt(target_shapes[key][1])
-            state_dict[key] = resample_abs_pos_embed(value, [new_side, new_side], [side, side], num_prefix_tokens=0)
+            state_dict[key] = resample_abs_pos_embed(
+                value, [new_side, new_side], [side, side], num_prefix_tokens=0
+            )
             changed.append(key)
     return changed

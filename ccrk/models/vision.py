@@ -28,7 +28,9 @@ class VisionEncoder(nn.Module):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         x = self.swin.patch_embed(images)  # [B, H, W, C]
-        if hasattr(self.swin, "absolute_pos_embed"):  # without it, pooled features barely see where things are
+        if hasattr(
+            self.swin, "absolute_pos_embed"
+        ):  # without it, pooled features barely see where things are
             x = x + self.swin.absolute_pos_embed.view(1, *x.shape[1:])
         x = self.swin.norm(self.swin.layers(x))  # timm's forward_features, with the position added
         x = x.flatten(1, 2)  # [B, H*W, C]

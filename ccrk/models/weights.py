@@ -23,8 +23,13 @@ log = logging.getLogger("ccrk.models.weights")
 
 # the original's training checkpoints pickle numpy's RNG state next to the weights
 _RECONSTRUCT = np._core.multiarray._reconstruct
-_NUMPY_RNG_STATE = [_RECONSTRUCT, (_RECONSTRUCT, "numpy.core.multiarray._reconstruct"), np.ndarray, np.dtype,
-                    type(np.dtype(np.uint32))]
+_NUMPY_RNG_STATE = [
+    _RECONSTRUCT,
+    (_RECONSTRUCT, "numpy.core.multiarray._reconstruct"),
+    np.ndarray,
+    np.dtype,
+    type(np.dtype(np.uint32)),
+]
 
 
 def read_torch_file(path) -> dict:
@@ -58,19 +63,28 @@ def read_hf_state_dict(directory) -> dict:
     if (d / "model.safetensors.index.json").is_file():
         from safetensors.torch import load_file
 
-        shards = sorted(set(json.loads((d / "model.safetensors.index.json").read_text())["weight_map"].values()))
+        shards = sorted(
+            set(json.loads((d / "model.safetensors.index.json").read_text())["weight_map"].values())
+        )
         return {k: v for shard in shards for k, v in load_file(d / shard).items()}
     if (d / "pytorch_model.bin").is_file():
         return read_torch_file(d / "pytorch_model.bin")
-    raise FileNotFoundError(f"{d}: no model.safetensors or pytorch_model.bin (a local xlm-roberta-large directory)")
+    raise FileNotFoundError(
+        f"{d}: no model.safetensors or pytorch_model.bin (a local xlm-roberta-large directory)"
+    )
 
 
 def target_shapes(model: CCRKModel) -> dict[str, tuple]:
     return {k: tuple(v.shape) for k, v in model.state_dict().items()}
 
 
-def load_into(model: CCRKModel, state_dict: dict, report: KeyReport, part: tuple[str, ...] = ("",),
-              optional: tuple[str, ...] = ()) -> KeyReport:
+def load_into(
+    model: CCRKModel,
+    state_dict: dict,
+    report: KeyReport,
+    part: tuple[str, ...] = ("",),
+    optional: tuple[str, ...] = (),
+) -> KeyReport:
     """Resample the Swin tables to the model's windows, complete the report over the keys starting with `part`,
     and copy in what fits."""
     shapes = {k: s for k, s in target_shapes(model).items() if k.startswith(part)}
@@ -105,12 +119,15 @@ def xlmr_to_ccrk(state_dict: dict, n_text: int, n_fusion: int) -> tuple[dict, Ke
             i = int(m[1])
             if i in keep:
                 j = keep[i]
-                out[f"text_encoder.encoder.layer.{j}.{m[2]}" if j < n_text
-                    else f"fusion_encoder.layer.{j - n_text}.{m[2]}"] = value
+                out[
+                    f"text_encoder.encoder.layer.{j}.{m[2]}"
+                    if j < n_text
+                    else f"fusion_encoder.layer.{j - n_text}.{m[2]}"
+                ] = value
         elif key.startswith("embeddings.") and not key.endswith("position_ids"):
             out["text_encoder." + key] = value
         elif key.startswith("lm_head.") and not key.startswith("lm_head.decoder."):
-            out["mlm_head." + key[len("lm_head."):].replace("layer_norm", "LayerNorm")] = value
+            out["mlm_head." + key[len("lm_head.") :].replace("layer_norm", "LayerNorm")] = value
         elif not _XLMR_DROPPED.match(key):
             report.unexpected.append(key)
     return out, report
@@ -129,8 +146,11 @@ def load_text_init(model: CCRKModel, directory) -> KeyReport:
 # -- Swin ImageNet checkpoint (Microsoft layout) -> vision encoder --------------------------------------
 def swin_imagenet_to_ccrk(state_dict: dict) -> tuple[dict, KeyReport]:
     """Microsoft Swin keys -> ours; buffers recomputed, the classifier `head.*` dropped (SPEC §2.1)."""
-    out = {"vision_encoder.swin." + swin_from_microsoft(k): v for k, v in state_dict.items()
-           if not is_recomputed_buffer(k) and not k.startswith("head.")}
+    out = {
+        "vision_encoder.swin." + swin_from_microsoft(k): v
+        for k, v in state_dict.items()
+        if not is_recomputed_buffer(k) and not k.startswith("head.")
+    }
     return out, KeyReport()
 
 
@@ -149,7 +169,9 @@ def load_init_weights(model: CCRKModel, text: str = "", vision: str = "") -> dic
         reports["vision"] = load_vision_init(model, vision)
     for name, report in reports.items():
         if report.unexpected or report.mismatched:
-            raise ValueError(f"model.init.{name} ({text if name == 'text' else vision}) does not fit: {report}")
+            raise ValueError(
+                f"model.init.{name} ({text if name == 'text' else vision}) does not fit: {report}"
+            )
         log.info("initialised the %s side; newly initialised: %s", name, report.missing or "nothing")
     return reports
 
@@ -161,31 +183,58 @@ def config_from_original(state_dict: dict, text_heads: int | None = None) -> CCR
     Head counts of the text layers are not in the weights: `text_heads`, else hidden / 64 (XLM-R-large: 16).
     The image size comes from a shifted block's attention mask, else from the last stage filling one window.
     """
+
     def get(key):
         if key not in state_dict:
             raise ValueError(f"not a CCLM/CCRK checkpoint: no {key}")
         return state_dict[key]
 
-    prefix = "text_encoder.bert." if any(k.startswith("text_encoder.bert.") for k in state_dict) else "text_encoder."
+    prefix = (
+        "text_encoder.bert."
+        if any(k.startswith("text_encoder.bert.") for k in state_dict)
+        else "text_encoder."
+    )
     patch = get("vision_encoder.patch_embed.proj.weight")
-    blocks = Counter(int(m[1]) for k in state_dict
-                     if (m := re.match(r"vision_encoder\.layers\.(\d+)\.blocks\.\d+\.norm1\.weight$", k)))
+    blocks = Counter(
+        int(m[1])
+        for k in state_dict
+        if (m := re.match(r"vision_encoder\.layers\.(\d+)\.blocks\.\d+\.norm1\.weight$", k))
+    )
     depths = tuple(blocks[s] for s in range(len(blocks)))
-    heads = tuple(get(f"vision_encoder.layers.{s}.blocks.0.attn.relative_position_bias_table").shape[1]
-                  for s in range(len(depths)))
-    window = (math.isqrt(get("vision_encoder.layers.0.blocks.0.attn.relative_position_bias_table").shape[0]) + 1) // 2
+    heads = tuple(
+        get(f"vision_encoder.layers.{s}.blocks.0.attn.relative_position_bias_table").shape[1]
+        for s in range(len(depths))
+    )
+    window = (
+        math.isqrt(get("vision_encoder.layers.0.blocks.0.attn.relative_position_bias_table").shape[0]) + 1
+    ) // 2
     mask = state_dict.get("vision_encoder.layers.0.blocks.1.attn_mask")
     side = math.isqrt(mask.shape[0]) * window if mask is not None else window * 2 ** (len(depths) - 1)
-    vision = VisionConfig(image_res=side * patch.shape[-1], patch_size=patch.shape[-1], embed_dim=patch.shape[0],
-                          depths=depths, num_heads=heads, window_size=window)
+    vision = VisionConfig(
+        image_res=side * patch.shape[-1],
+        patch_size=patch.shape[-1],
+        embed_dim=patch.shape[0],
+        depths=depths,
+        num_heads=heads,
+        window_size=window,
+    )
     words = get(prefix + "embeddings.word_embeddings.weight")
     hidden = words.shape[1]
-    layers = {int(m[1]) for k in state_dict if (m := re.match(re.escape(prefix) + r"encoder\.layer\.(\d+)\.", k))}
-    fusion = {int(m[1]) for k in state_dict
-              if (m := re.match(re.escape(prefix) + r"encoder\.layer\.(\d+)\.crossattention\.", k))}
-    text = TextConfig(vocab_size=words.shape[0], hidden_size=hidden,
-                      num_attention_heads=text_heads or max(1, hidden // 64),
-                      intermediate_size=get(prefix + "encoder.layer.0.intermediate.dense.weight").shape[0],
-                      num_text_layers=len(layers) - len(fusion), num_fusion_layers=len(fusion),
-                      max_position_embeddings=get(prefix + "embeddings.position_embeddings.weight").shape[0])
+    layers = {
+        int(m[1]) for k in state_dict if (m := re.match(re.escape(prefix) + r"encoder\.layer\.(\d+)\.", k))
+    }
+    fusion = {
+        int(m[1])
+        for k in state_dict
+        if (m := re.match(re.escape(prefix) + r"encoder\.layer\.(\d+)\.crossattention\.", k))
+    }
+    text = TextConfig(
+        vocab_size=words.shape[0],
+        hidden_size=hidden,
+        num_attention_heads=text_heads or max(1, hidden // 64),
+        intermediate_size=get(prefix + "encoder.layer.0.intermediate.dense.weight").shape[0],
+        num_text_layers=len(layers) - len(fusion),
+        num_fusion_layers=len(fusion),
+        max_position_embeddings=get(prefix + "embeddings.position_embeddings.weight").shape[0],
+    )
     return CCRKConfig(vision=vision, text=text, embed_dim=get("vision_proj.weight").shape[0])

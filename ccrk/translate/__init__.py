@@ -5,5 +5,14 @@ from ccrk.translate.languages import M2M100_LANGUAGES, UnknownLanguageError, lan
 from ccrk.translate.m2m import ModelDirError, validate_m2m_dir
 from ccrk.translate.shards import shard_bounds, translate_shard
 
-__all__ = ["BACKENDS", "M2M100_LANGUAGES", "ModelDirError", "UnknownLanguageError", "build_translator",
-           "language_token", "shard_bounds", "translate_shard", "validate_m2m_dir"]
+__all__ = [
+    "BACKENDS",
+    "M2M100_LANGUAGES",
+    "ModelDirError",
+    "UnknownLanguageError",
+    "build_translator",
+    "language_token",
+    "shard_bounds",
+    "translate_shard",
+    "validate_m2m_dir",
+]

@@ -26,7 +26,9 @@ def convert_to_ctranslate2(model_dir, out_dir) -> Path:
 class CTranslate2Translator(M2MTranslator):
     name = "ctranslate2"
 
-    def __init__(self, model_dir, *, converted_dir=None, compute_type: str = "default", threads: int = 1, **kwargs):
+    def __init__(
+        self, model_dir, *, converted_dir=None, compute_type: str = "default", threads: int = 1, **kwargs
+    ):
         super().__init__(model_dir, **kwargs)
         import ctranslate2
 
@@ -36,8 +38,9 @@ class CTranslate2Translator(M2MTranslator):
                 converted_dir = Path(self._tmp.name) / "model"
             convert_to_ctranslate2(model_dir, converted_dir)
         self.converted_dir, self.compute_type = str(converted_dir), compute_type
-        self.translator = ctranslate2.Translator(self.converted_dir, device=self.device, compute_type=compute_type,
-                                                 intra_threads=threads)
+        self.translator = ctranslate2.Translator(
+            self.converted_dir, device=self.device, compute_type=compute_type, intra_threads=threads
+        )
 
     @property
     def settings(self) -> dict:
@@ -48,6 +51,10 @@ class CTranslate2Translator(M2MTranslator):
         sources = [tok.convert_ids_to_tokens(ids) for ids in self.tokens.source_ids(texts, source_lang)]
         # the prefix counts towards max_decoding_length, like the forced token towards max_new_tokens
         results = self.translator.translate_batch(
-            sources, target_prefix=[[language_token(target_lang)]] * len(texts), beam_size=self.beam_size,
-            max_batch_size=self.batch_size, max_decoding_length=self.max_output_tokens)
+            sources,
+            target_prefix=[[language_token(target_lang)]] * len(texts),
+            beam_size=self.beam_size,
+            max_batch_size=self.batch_size,
+            max_decoding_length=self.max_output_tokens,
+        )
         return [self.tokens.decode(tok.convert_tokens_to_ids(r.hypotheses[0])) for r in results]

@@ -33,7 +33,9 @@ class LexiconTranslator:
             raise ValueError(f"the demo lexicon translates from 'en' only, not {source_lang!r}")
         for lang in target_langs:
             if lang not in self.table:
-                raise ValueError(f"{self.path}: no column for target language {lang!r} (has {self.languages})")
+                raise ValueError(
+                    f"{self.path}: no column for target language {lang!r} (has {self.languages})"
+                )
 
     def count_tokens(self, text: str) -> int:
         return len(text.split())
@@ -50,7 +52,7 @@ class LexiconTranslator:
         words, out, i = text.lower().split(), [], 0
         while i < len(words):
             for n in range(min(self.max_len, len(words) - i), 0, -1):
-                phrase = table.get(tuple(words[i:i + n]))
+                phrase = table.get(tuple(words[i : i + n]))
                 if phrase is not None:
                     out.append(phrase)
                     i += n

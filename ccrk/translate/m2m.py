@@ -11,11 +11,17 @@ from pathlib import Path
 from ccrk.errors import CCRKError
 from ccrk.translate.languages import M2M100_LANGUAGES, language_token
 
-WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin",
-                "pytorch_model.bin.index.json")
+WEIGHT_FILES = (
+    "model.safetensors",
+    "model.safetensors.index.json",
+    "pytorch_model.bin",
+    "pytorch_model.bin.index.json",
+)
 TOKENIZER_FILES = ("vocab.json", "sentencepiece.bpe.model")
-FIX_TOKENS = ("save the tokenizer with additional_special_tokens set to the 100 '__xx__' language tokens, as the "
-              "released facebook/m2m100 tokenizer files declare them")
+FIX_TOKENS = (
+    "save the tokenizer with additional_special_tokens set to the 100 '__xx__' language tokens, as the "
+    "released facebook/m2m100 tokenizer files declare them"
+)
 
 
 class ModelDirError(CCRKError, ValueError):
@@ -30,11 +36,17 @@ def validate_m2m_dir(path):
     if not path.is_dir():
         raise ModelDirError(f"{path}: no such model directory")
     config_file = path / "config.json"
-    if not config_file.is_file() and (path / "easynmt.json").is_file():  # EasyNMT's cache: a pointer to the hub
-        raise ModelDirError(f"{path}: an EasyNMT cache entry without weights; fetch the model it names once, online "
-                            f"(hf download facebook/m2m100_1.2B --local-dir DIR) and set translate.model to DIR")
+    if (
+        not config_file.is_file() and (path / "easynmt.json").is_file()
+    ):  # EasyNMT's cache: a pointer to the hub
+        raise ModelDirError(
+            f"{path}: an EasyNMT cache entry without weights; fetch the model it names once, online "
+            f"(hf download facebook/m2m100_1.2B --local-dir DIR) and set translate.model to DIR"
+        )
     if not config_file.is_file():
-        raise ModelDirError(f"{path}: no config.json; expected a transformers M2M-100 directory (m2m100_1.2B)")
+        raise ModelDirError(
+            f"{path}: no config.json; expected a transformers M2M-100 directory (m2m100_1.2B)"
+        )
     config = json.loads(config_file.read_text(encoding="utf-8"))
     if config.get("model_type") != "m2m_100":
         raise ModelDirError(f"{config_file}: model_type {config.get('model_type')!r}, expected 'm2m_100'")
@@ -50,17 +62,23 @@ def validate_m2m_dir(path):
     special = set(tok.all_special_tokens)
     not_special = [language_token(c) for c in M2M100_LANGUAGES if language_token(c) not in special]
     if not_special:
-        raise ModelDirError(f"{path}: {len(not_special)} language tokens are not special tokens of the tokenizer "
-                            f"(first: {not_special[:3]}); decoded text would keep them. Fix: {FIX_TOKENS}")
+        raise ModelDirError(
+            f"{path}: {len(not_special)} language tokens are not special tokens of the tokenizer "
+            f"(first: {not_special[:3]}); decoded text would keep them. Fix: {FIX_TOKENS}"
+        )
     for code in M2M100_LANGUAGES:
         token_id = tok.convert_tokens_to_ids(language_token(code))
         if token_id != lang_ids.get(code) or token_id >= config["vocab_size"]:
-            raise ModelDirError(f"{path}: language token {language_token(code)} has id {token_id}, the tokenizer's "
-                                f"language id is {lang_ids.get(code)}, the model's vocab_size {config['vocab_size']}")
+            raise ModelDirError(
+                f"{path}: language token {language_token(code)} has id {token_id}, the tokenizer's "
+                f"language id is {lang_ids.get(code)}, the model's vocab_size {config['vocab_size']}"
+            )
     expected = len(tok) + getattr(tok, "num_madeup_words", 0)
     if expected != config["vocab_size"]:
-        raise ModelDirError(f"{path}: tokenizer has {len(tok)} tokens + {getattr(tok, 'num_madeup_words', 0)} "
-                            f"madeup words = {expected}, config.json vocab_size is {config['vocab_size']}")
+        raise ModelDirError(
+            f"{path}: tokenizer has {len(tok)} tokens + {getattr(tok, 'num_madeup_words', 0)} "
+            f"madeup words = {expected}, config.json vocab_size is {config['vocab_size']}"
+        )
     return tok
 
 
@@ -97,8 +115,16 @@ class M2MTranslator:
 
     name = "m2m"
 
-    def __init__(self, model_dir, *, batch_size: int = 16, beam_size: int = 5, max_output_tokens: int = 256,
-                 device: str = "auto", tokenizer=None):
+    def __init__(
+        self,
+        model_dir,
+        *,
+        batch_size: int = 16,
+        beam_size: int = 5,
+        max_output_tokens: int = 256,
+        device: str = "auto",
+        tokenizer=None,
+    ):
         self.model_dir = str(model_dir)
         self.tokens = M2MTokens(validate_m2m_dir(model_dir) if tokenizer is None else tokenizer)
         self.batch_size, self.beam_size, self.max_output_tokens = batch_size, beam_size, max_output_tokens
@@ -107,8 +133,13 @@ class M2MTranslator:
     @property
     def settings(self) -> dict:
         """Everything a translation depends on, for the resume fingerprint."""
-        return {"backend": self.name, "model": self.model_dir, "beam_size": self.beam_size,
-                "max_output_tokens": self.max_output_tokens, "batch_size": self.batch_size}
+        return {
+            "backend": self.name,
+            "model": self.model_dir,
+            "beam_size": self.beam_size,
+            "max_output_tokens": self.max_output_tokens,
+            "batch_size": self.batch_size,
+        }
 
     def check_languages(self, source_lang: str, target_langs: list[str]) -> None:
         for code in (source_lang, *target_langs):

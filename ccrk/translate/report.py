@@ -16,7 +16,9 @@ def read_translations(paths) -> dict[int, dict[str, str]]:
     for path in paths:
         for line, obj in iter_jsonl(path):
             if not isinstance(obj.get("line"), int) or not isinstance(obj.get("translations"), dict):
-                raise DataError(path, line, "line/translations", "expected {'line': int, 'translations': {...}}")
+                raise DataError(
+                    path, line, "line/translations", "expected {'line': int, 'translations': {...}}"
+                )
             out[obj["line"]] = obj["translations"]
     return out
 
@@ -25,8 +27,11 @@ def translation_report(shard_paths, stats_paths, out_path, languages: list[str],
     stats = [read_json(p) for p in stats_paths]
     report = {"shards": len(stats), **{k: sum(s[k] for s in stats) for k in COUNTS}}
     if references:
-        report.update(scores_against_references(read_translations(shard_paths), read_references(references, languages),
-                                                languages))
+        report.update(
+            scores_against_references(
+                read_translations(shard_paths), read_references(references, languages), languages
+            )
+        )
     write_json(out_path, report)
     log.info("translation report: %s", report)
     return report

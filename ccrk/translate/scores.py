@@ -29,13 +29,22 @@ def translation_scores(pairs: dict[str, list[tuple[str, str]]]) -> dict[str, flo
             continue
         hyps, refs = [h for h, _ in items], [[r for _, r in items]]
         scores[f"{lang}_chrf"] = round(CHRF().corpus_score(hyps, refs).score, 2)
-        scores[f"{lang}_bleu"] = round(BLEU(tokenize=BLEU_TOKENIZE.get(lang, "13a")).corpus_score(hyps, refs).score, 2)
+        scores[f"{lang}_bleu"] = round(
+            BLEU(tokenize=BLEU_TOKENIZE.get(lang, "13a")).corpus_score(hyps, refs).score, 2
+        )
     return scores
 
 
-def scores_against_references(translations: dict[int, dict[str, str]], references: dict[int, dict[str, str]],
-                              languages: list[str]) -> dict[str, float | int]:
+def scores_against_references(
+    translations: dict[int, dict[str, str]], references: dict[int, dict[str, str]], languages: list[str]
+) -> dict[str, float | int]:
     """Score line-keyed translations against line-keyed references, on the lines both have."""
-    pairs = {lang: [(tr[lang], references[line][lang]) for line, tr in translations.items()
-                    if lang in tr and lang in references.get(line, {})] for lang in languages}
+    pairs = {
+        lang: [
+            (tr[lang], references[line][lang])
+            for line, tr in translations.items()
+            if lang in tr and lang in references.get(line, {})
+        ]
+        for lang in languages
+    }
     return translation_scores(pairs)

@@ -41,9 +41,19 @@ def read_shard(corpus_path, shard: int, n_shards: int, source_lang: str) -> list
     return items
 
 
-def translate_shard(corpus_path, out_path, shard: int, n_shards: int, translator, source_lang: str,
-                    target_langs: list[str], batch_size: int = 64, max_input_tokens: int = 128,
-                    references=None, stats_path=None) -> dict:
+def translate_shard(
+    corpus_path,
+    out_path,
+    shard: int,
+    n_shards: int,
+    translator,
+    source_lang: str,
+    target_langs: list[str],
+    batch_size: int = 64,
+    max_input_tokens: int = 128,
+    references=None,
+    stats_path=None,
+) -> dict:
     """Write `{"line", "image_path", "translations": {lang: text}}` per input line; return (and write) the counts."""
     translator.check_languages(source_lang, target_langs)
     items = read_shard(corpus_path, shard, n_shards, source_lang)
@@ -54,13 +64,20 @@ def translate_shard(corpus_path, out_path, shard: int, n_shards: int, translator
         if truncated:
             cut.add(text)
     unique = sorted(set(clipped.values()), key=lambda t: (n_tokens[t], t))  # length-sorted batches pad less
-    batches = [unique[i:i + batch_size] for i in range(0, len(unique), batch_size)]
-    fingerprint = hashlib.sha256(json.dumps([translator.settings, source_lang, target_langs, batches],
-                                            ensure_ascii=False).encode()).hexdigest()
+    batches = [unique[i : i + batch_size] for i in range(0, len(unique), batch_size)]
+    fingerprint = hashlib.sha256(
+        json.dumps([translator.settings, source_lang, target_langs, batches], ensure_ascii=False).encode()
+    ).hexdigest()
     progress = ProgressLog(progress_path(out_path), fingerprint)
     seconds, translated = {}, 0
-    with tqdm(total=len(unique) * len(target_langs), initial=sum(map(len, progress.done.values())), unit="sent",
-              desc=f"shard {shard} {source_lang}->{','.join(target_langs)}", mininterval=5, smoothing=0) as bar:
+    with tqdm(
+        total=len(unique) * len(target_langs),
+        initial=sum(map(len, progress.done.values())),
+        unit="sent",
+        desc=f"shard {shard} {source_lang}->{','.join(target_langs)}",
+        mininterval=5,
+        smoothing=0,
+    ) as bar:
         for lang in target_langs:
             start = time.perf_counter()
             for b, batch in enumerate(batches):
@@ -68,21 +85,40 @@ def translate_shard(corpus_path, out_path, shard: int, n_shards: int, translator
                     continue
                 out = translator.translate(batch, source_lang, lang)
                 if len(out) != len(batch):
-                    raise CCRKError(f"{translator.name} returned {len(out)} translations for {len(batch)} captions")
+                    raise CCRKError(
+                        f"{translator.name} returned {len(out)} translations for {len(batch)} captions"
+                    )
                 progress.add(lang, b, out)
                 translated += len(batch)
                 bar.update(len(batch))
             seconds[lang] = time.perf_counter() - start
-    table = {lang: dict(zip(unique, (t for b in range(len(batches)) for t in progress.done[(lang, b)])))
-             for lang in target_langs}
-    lines = {line: {lang: table[lang][clipped[t]] if t else "" for lang in target_langs} for line, _, t in items}
-    n = write_jsonl(out_path, ({"line": line, "image_path": obj.get("image_path"), "translations": lines[line]}
-                               for line, obj, _ in items))
-    stats = {"shard": shard, "lines": n, "empty": sum(1 for *_, t in items if not t),
-             "truncated": sum(1 for *_, t in items if t in cut), "unique": len(unique),
-             "translated_now": translated, "sentences_per_s": round(translated / max(sum(seconds.values()), 1e-9), 2)}
+    table = {
+        lang: dict(zip(unique, (t for b in range(len(batches)) for t in progress.done[(lang, b)])))
+        for lang in target_langs
+    }
+    lines = {
+        line: {lang: table[lang][clipped[t]] if t else "" for lang in target_langs} for line, _, t in items
+    }
+    n = write_jsonl(
+        out_path,
+        (
+            {"line": line, "image_path": obj.get("image_path"), "translations": lines[line]}
+            for line, obj, _ in items
+        ),
+    )
+    stats = {
+        "shard": shard,
+        "lines": n,
+        "empty": sum(1 for *_, t in items if not t),
+        "truncated": sum(1 for *_, t in items if t in cut),
+        "unique": len(unique),
+        "translated_now": translated,
+        "sentences_per_s": round(translated / max(sum(seconds.values()), 1e-9), 2),
+    }
     if references:
-        stats.update(scores_against_references(lines, read_references(references, target_langs), target_langs))
+        stats.update(
+            scores_against_references(lines, read_references(references, target_langs), target_langs)
+        )
     if stats_path:
         write_json(stats_path, stats)
     progress.close(remove=True)

@@ -12,17 +12,25 @@ class TransformersTranslator(M2MTranslator):
         from transformers import AutoModelForSeq2SeqLM
 
         self.torch = torch
-        self.model = AutoModelForSeq2SeqLM.from_pretrained(self.model_dir, local_files_only=True).eval().to(self.device)
+        self.model = (
+            AutoModelForSeq2SeqLM.from_pretrained(self.model_dir, local_files_only=True)
+            .eval()
+            .to(self.device)
+        )
 
     def _translate(self, texts, source_lang, target_lang):
         out = []
         tok = self.tokens.tokenizer
         tok.src_lang = source_lang
         for i in range(0, len(texts), self.batch_size):
-            batch = tok(texts[i:i + self.batch_size], padding=True, return_tensors="pt").to(self.device)
+            batch = tok(texts[i : i + self.batch_size], padding=True, return_tensors="pt").to(self.device)
             with self.torch.inference_mode():
-                ids = self.model.generate(**batch, forced_bos_token_id=self.tokens.target_id(target_lang),
-                                          num_beams=self.beam_size, do_sample=False,
-                                          max_new_tokens=self.max_output_tokens)
+                ids = self.model.generate(
+                    **batch,
+                    forced_bos_token_id=self.tokens.target_id(target_lang),
+                    num_beams=self.beam_size,
+                    do_sample=False,
+                    max_new_tokens=self.max_output_tokens,
+                )
             out += [self.tokens.decode(row) for row in ids.tolist()]
         return out

@@ -9,6 +9,8 @@ from ccrk.jobs import snakemake_job
 with snakemake_job(snakemake) as log:
     p = snakemake.params
     out_dir = Path(snakemake.output.report).parent
-    report = write_multi30k(snakemake.input.root, out_dir, p.languages, p.image_root, p.missing_images, p.image_dir)
+    report = write_multi30k(
+        snakemake.input.root, out_dir, p.languages, p.image_root, p.missing_images, p.image_dir
+    )
     write_json(snakemake.output.report, report)
     log.info("multi30k: %s", report)

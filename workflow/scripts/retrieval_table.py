@@ -11,7 +11,10 @@ with snakemake_job(snakemake):
         table,
         snakemake.output.csv,
         snakemake.output.md,
-        title=f"{snakemake.wildcards.table}: retrieval R@K per language" + (" (avg: non-English)" if p.average else ""),
+        title=f"{snakemake.wildcards.table}: retrieval R@K per language"
+        + (" (avg: non-English)" if p.average else ""),
         note="IR = text-to-image, TR = image-to-text, re-ranked by ITM; itc_* = the same model's dual-encoder "
-        "ranking. selection = how the checkpoint was chosen: " + ", ".join(sorted(set(table["selection"]))) + ".",
+        "ranking. selection = how the checkpoint was chosen: "
+        + ", ".join(sorted(set(table["selection"])))
+        + ".",
     )
