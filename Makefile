@@ -26,6 +26,8 @@ test: $(BIN)/.ccrk-installed
 	$(BIN)/python -m pytest -q
 
 lint: $(BIN)/.ccrk-installed
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
 	$(BIN)/snakemake --lint
 	$(BIN)/snakefmt --check Snakefile rules/
 

@@ -9,7 +9,8 @@ Loss (forward + backward, features requiring grad, the similarity matmul include
 Samplers (no grad), B local images x B*K texts: `one_to_k_hard_samples` (three multinomial calls over the
 batch) against the per-sample loops of CCRK's get_unialign_matching_loss (3B multinomial calls).
 Each pair is timed interleaved (A, B, A, B ...) in CPU time of this process (one torch thread by default),
-and the medians are compared, so load on a shared host hits both sides alike. Prints ratios; the 1-to-K target is <= 1.3x plain ITC on the same texts.
+and the medians are compared, so load on a shared host hits both sides alike. Prints ratios; the 1-to-K
+target is <= 1.3x plain ITC on the same texts.
 """
 
 import argparse
@@ -98,7 +99,8 @@ def main() -> None:
     )
     print("\n1-to-K loss, forward+backward, D=256")
     print(
-        f"{'N':>5} {'K':>3} {'1-to-K ms':>10} {'ITC same texts ms':>18} {'ratio':>6} {'ITC N*K pairs ms':>17} {'ratio':>6}"
+        f"{'N':>5} {'K':>3} {'1-to-K ms':>10} {'ITC same texts ms':>18} {'ratio':>6} "
+        f"{'ITC N*K pairs ms':>17} {'ratio':>6}"
     )
     for n, k in [(64, 10), (128, 10), (128, 6), (256, 10)]:
         v, t = _features(n, k)

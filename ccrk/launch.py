@@ -17,8 +17,8 @@ import shlex
 import signal
 import subprocess
 import sys
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Callable, Mapping
 
 from ccrk.io import atomic_path
 

@@ -7,7 +7,7 @@ fill outside the top-k) were arbitrary; here they are exact and reproducible (SP
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

@@ -9,8 +9,8 @@ import shutil
 import tempfile
 import unicodedata
 from collections import Counter
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 from ccrk.errors import CCRKError
 

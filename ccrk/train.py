@@ -4,19 +4,19 @@ import logging
 import os
 import random
 import time
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Callable, Iterable, Iterator
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Sampler
 
 from ccrk.distributed import any_rank, gather_grad, rank, world_size
-from ccrk.resume import fingerprint  # noqa: F401  (pretrain/finetune import it from here)
 from ccrk.resume import (
     LoopState,
     Preempted,
     decorrelate_ranks,
+    fingerprint,  # noqa: F401  (pretrain/finetune import it from here)
     load_state,
     read_state,
     save_state,

@@ -24,7 +24,7 @@ from PIL import Image
 BIG_BYTES = 300_000
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def good_jpeg(i: int) -> bytes:
     width, height = 40 + 37 * (i % 7), 30 + 23 * (i % 5)
     im = Image.new("RGB", (width, height), ((40 * i) % 256, (90 + 13 * i) % 256, (200 - 7 * i) % 256))
@@ -34,7 +34,7 @@ def good_jpeg(i: int) -> bytes:
     return out.getvalue()
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _static() -> dict[str, tuple[str, bytes]]:
     rng = random.Random(0)
     good = good_jpeg(1)

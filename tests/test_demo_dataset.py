@@ -10,8 +10,18 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ccrk.demo import CELLS, COLOURS, SHAPES, Scene, SceneObject, describe, draw_scene, lexicon_entries
-from ccrk.demo import sample_scene, write_demo_dataset
+from ccrk.demo import (
+    CELLS,
+    COLOURS,
+    SHAPES,
+    Scene,
+    SceneObject,
+    describe,
+    draw_scene,
+    lexicon_entries,
+    sample_scene,
+    write_demo_dataset,
+)
 from ccrk.demo.scenes import BACKGROUND, RGB, cell_box
 from ccrk.demo.vocabulary import LANGUAGES, VOCAB
 

@@ -11,9 +11,9 @@ from torch import nn
 
 from ccrk import launch
 from ccrk.distributed import (
+    DistEnv,
     all_gather_with_grad,
     dist_env_from_environ,
-    DistEnv,
     first_host,
     gather_grad,
     rank,

@@ -55,7 +55,9 @@ def test_xlmr_odd_layers_become_text_and_fusion_layers(tiny_model, tmp_path, fmt
     assert sorted(report.missing) == sorted(k for k in tiny_model.state_dict() if ".crossattention." in k)
     got = tiny_model.state_dict()
     pairs = {  # 4 layers -> layers 1 and 3: text layer 0 and fusion layer 0
-        "text_encoder.encoder.layer.0.attention.self.query.weight": "roberta.encoder.layer.1.attention.self.query.weight",
+        "text_encoder.encoder.layer.0.attention.self.query.weight": (
+            "roberta.encoder.layer.1.attention.self.query.weight"
+        ),
         "text_encoder.encoder.layer.0.output.LayerNorm.bias": "roberta.encoder.layer.1.output.LayerNorm.bias",
         "fusion_encoder.layer.0.attention.self.value.bias": "roberta.encoder.layer.3.attention.self.value.bias",
         "fusion_encoder.layer.0.intermediate.dense.weight": "roberta.encoder.layer.3.intermediate.dense.weight",

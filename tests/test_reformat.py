@@ -7,8 +7,8 @@ import shutil
 import pytest
 
 from ccrk.data.caption_json import five_folds
-from ccrk.data.image_policy import MissingImages
 from ccrk.data.iglue import read_iglue
+from ccrk.data.image_policy import MissingImages
 from ccrk.data.mscoco import mscoco_files, read_coco_cn, read_karpathy
 from ccrk.data.multi30k import read_lines, write_multi30k
 from ccrk.errors import DataError

@@ -112,6 +112,14 @@ def test_snakefmt_is_clean():
     assert out.returncode == 0, out.stdout + out.stderr
 
 
+@pytest.mark.parametrize("command", [["format", "--check"], ["check"]], ids=["ruff-format", "ruff-check"])
+def test_python_is_formatted_and_lint_clean(command):
+    """`make lint`'s Python half: ruff's formatter and linter with pyproject.toml's settings, over the tree."""
+    ruff = Path(sys.executable).with_name("ruff")
+    out = subprocess.run([str(ruff), *command, "."], capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
 @pytest.fixture(scope="module")
 def demo_run(tmp_path_factory):
     """The default demo, run for real once, exactly as `make demo` runs it."""

@@ -12,8 +12,8 @@ import json
 from dataclasses import dataclass, field
 
 from ccrk.data.image_policy import MissingImages
-from ccrk.metrics import fold_slices
 from ccrk.io import atomic_open
+from ccrk.metrics import fold_slices
 
 
 @dataclass

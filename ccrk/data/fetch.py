@@ -17,6 +17,8 @@ from urllib3.exceptions import (
     MaxRetryError,
     NewConnectionError,
     ProtocolError,
+)
+from urllib3.exceptions import (
     TimeoutError as Urllib3Timeout,
 )
 from urllib3.util import parse_url

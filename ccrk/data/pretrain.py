@@ -10,8 +10,8 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
-from ccrk.data.paths import join_under
 from ccrk.data.masking import MaskingConfig, mask_batch
+from ccrk.data.paths import join_under
 from ccrk.data.text import pre_caption
 from ccrk.errors import DataError
 from ccrk.io import iter_jsonl

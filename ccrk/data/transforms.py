@@ -4,8 +4,8 @@ The demo's captions name positions (left/right), so its config turns flipping of
 make "at the left" wrong.
 """
 
-from torchvision.transforms import v2 as T
 import torch
+from torchvision.transforms import v2 as T
 
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)

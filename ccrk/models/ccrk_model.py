@@ -137,7 +137,10 @@ class CCRKModel(nn.Module):
         pairs; image_tokens / text_hidden may then be None.
         """
         width = int(text_mask.sum(dim=1).max())  # drop the columns that are padding in every row
-        trim = lambda t: t[..., :width, :]  # text states [N, L, H] and query heads [N, h, L, d]
+
+        def trim(t):  # text states [N, L, H] and query heads [N, h, L, d]
+            return t[..., :width, :]
+
         text_hidden = None if text_hidden is None else trim(text_hidden)
         prefix = None if prefix is None else (trim(prefix[0]), trim(prefix[1]))
         # the last fusion layer computes token 0 only: the same logits for less work

@@ -1,4 +1,4 @@
-"""Rule pretrain_corpus: given + translated captions (+ download manifests) -> corpus parts with every chosen language."""
+"""Rule pretrain_corpus: given + translated captions (+ download manifests) -> corpus parts, every chosen language."""
 
 from ccrk.data.corpus import build_corpus
 from ccrk.data.manifest import CorpusImages
