@@ -19,8 +19,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from ccrk.data.download import DownloadConfig, download_shard  # noqa: E402
-from ccrk.data.urls import UrlRow  # noqa: E402
+from ccrk.download.shards import DownloadConfig, download_shard  # noqa: E402
+from ccrk.download.urls import UrlRow  # noqa: E402
 
 
 def _rows(url: str, n: int, offset: int) -> list[UrlRow]:

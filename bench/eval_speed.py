@@ -35,9 +35,9 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from ccrk.data.iglue import load_eval_set  # noqa: E402
 from ccrk.data.transforms import eval_transform  # noqa: E402
 from ccrk.demo.dataset import write_demo_dataset  # noqa: E402
+from ccrk.formats.iglue import load_eval_set  # noqa: E402
 from ccrk.metrics import gold_ranks  # noqa: E402
 from ccrk.models import CCRKModel, load_model  # noqa: E402
 from ccrk.pretrain import model_config_for  # noqa: E402

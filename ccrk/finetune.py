@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 
 from ccrk.config import EvalConfig, FinetuneConfig
-from ccrk.data.finetune import RetrievalCollator, RetrievalTrainDataset
+from ccrk.data.retrieval_train import RetrievalCollator, RetrievalTrainDataset
 from ccrk.data.sets import ImageRoots, load_eval, load_train
 from ccrk.data.transforms import eval_transform, train_transform
 from ccrk.distributed import is_main

@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 
 from ccrk.config import PretrainConfig
-from ccrk.data.pretrain import PretrainCollator, PretrainDataset, read_corpus
+from ccrk.data.pretrain_dataset import PretrainCollator, PretrainDataset, read_corpus
 from ccrk.data.transforms import train_transform
 from ccrk.distributed import is_main, world_size
 from ccrk.losses import weighted_losses

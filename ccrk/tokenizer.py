@@ -97,7 +97,7 @@ def train_tokenizer(sentences: Iterable[str], out_dir, vocab_size: int):
 
 def train_tokenizer_on_corpus(corpus_paths, languages: list[str], out_dir, vocab_size: int):
     """The tokenizer rule: a tokenizer for the corpus captions, normalised as the model will read them."""
-    from ccrk.data.pretrain import read_corpus
+    from ccrk.data.pretrain_dataset import read_corpus
     from ccrk.data.text import pre_caption
 
     items = read_corpus(corpus_paths, languages)

@@ -22,7 +22,7 @@ rule pretrain_corpus:
 
 
 # Multi30K and MSCOCO raw sources -> the fine-tuning JSON of SPEC 5.4 (defined when data: names them)
-from ccrk.data.multi30k import SPLITS as MULTI30K_SPLITS, TASK1_LANGS, TASK2_LANGS
+from ccrk.formats.multi30k import SPLITS as MULTI30K_SPLITS, TASK1_LANGS, TASK2_LANGS
 
 MSCOCO = DATA.get("mscoco", {})
 MSCOCO_DIR = annotations_dir("mscoco")

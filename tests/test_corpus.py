@@ -5,7 +5,7 @@ import json
 import pytest
 
 from ccrk.data.corpus import build_corpus
-from ccrk.data.pretrain import read_corpus
+from ccrk.data.pretrain_dataset import read_corpus
 from ccrk.errors import DataError
 from ccrk.io import write_jsonl
 

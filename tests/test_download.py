@@ -13,9 +13,9 @@ import pytest
 from PIL import Image
 
 from ccrk.cli import main
-from ccrk.data.download import DownloadConfig, download_list_shard, retry_failed, shard_rows
-from ccrk.data.image_verify import target_size
-from ccrk.data.urls import UrlRow, read_url_list
+from ccrk.download.shards import DownloadConfig, download_list_shard, retry_failed, shard_rows
+from ccrk.download.urls import UrlRow, read_url_list
+from ccrk.download.verify import target_size
 from ccrk.errors import DataError
 from ccrk.io import iter_jsonl
 from tests.conftest import FIXTURES, REPO
@@ -308,8 +308,8 @@ def test_target_sizes():
 
 def test_corpus_takes_images_from_the_manifests_and_counts_what_it_drops(faults_run):
     from ccrk.data.corpus import build_corpus
-    from ccrk.data.manifest import CorpusImages
-    from ccrk.data.pretrain import read_corpus
+    from ccrk.data.pretrain_dataset import read_corpus
+    from ccrk.download.manifest import CorpusImages
     from ccrk.io import write_jsonl
 
     tmp_path, urls, records = faults_run
@@ -388,7 +388,7 @@ def test_build_corpus_command_reads_the_manifests(faults_run, tmp_path):
 
 
 def test_resume_keeps_progress_only_for_the_same_settings(tmp_path, server, monkeypatch):
-    import ccrk.data.download as download
+    import ccrk.download.shards as download
 
     rows = [UrlRow(i, f"{i:09d}", f"{server.url}/good/{60 + i}.jpg", "") for i in range(5)]
     real = download._fetch_all

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from ccrk.data.iglue import image_key, load_eval_set, load_train_set, read_iglue, resolve_image
 from ccrk.errors import DataError
+from ccrk.formats.iglue import image_key, load_eval_set, load_train_set, read_iglue, resolve_image
 
 IGLUE = Path(__file__).resolve().parent / "fixtures" / "iglue" / "datasets"
 XFC = IGLUE / "xFlickrCO" / "annotations"

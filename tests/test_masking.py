@@ -197,7 +197,7 @@ def _random_caption(rng: random.Random) -> str:
 
 
 def test_collator_masks_many_random_captions_within_the_spec(tiny_tokenizer):
-    from ccrk.data.pretrain import PretrainCollator
+    from ccrk.data.pretrain_dataset import PretrainCollator
     from ccrk.data.text import pre_caption
 
     tok, rng, k = tiny_tokenizer, random.Random(11), 10

@@ -7,11 +7,11 @@ import json
 import pytest
 from PIL import Image
 
-from ccrk.data.iglue import image_key, load_eval_set, read_iglue
-from ccrk.data.retrieval_json import load_json_eval_set, load_json_train_set
 from ccrk.data.sets import ImageRoots, load_eval, load_train
-from ccrk.data.wit import load_wit_eval_set, load_wit_train_set, read_wit
 from ccrk.errors import DataError
+from ccrk.formats.iglue import image_key, load_eval_set, read_iglue
+from ccrk.formats.retrieval_json import load_json_eval_set, load_json_train_set
+from ccrk.formats.wit import load_wit_eval_set, load_wit_train_set, read_wit
 from tests.conftest import FIXTURES
 
 IGLUE = FIXTURES / "iglue" / "datasets"

@@ -161,7 +161,7 @@ def test_precision_per_device(monkeypatch):
 
 def test_caption_num_keeps_that_many_languages_in_config_order(tiny_tokenizer):
     from ccrk.data.masking import MaskingConfig
-    from ccrk.data.pretrain import PretrainCollator
+    from ccrk.data.pretrain_dataset import PretrainCollator
 
     k, c, n_batches = 10, 3, 60
     langs = [" ".join(["a"] * (i + 1)) for i in range(k)]  # language i: i + 1 words, one token each

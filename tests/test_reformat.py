@@ -6,12 +6,12 @@ import shutil
 
 import pytest
 
-from ccrk.data.caption_json import five_folds
-from ccrk.data.iglue import read_iglue
-from ccrk.data.image_policy import MissingImages
-from ccrk.data.mscoco import mscoco_files, read_coco_cn, read_karpathy
-from ccrk.data.multi30k import read_lines, write_multi30k
 from ccrk.errors import DataError
+from ccrk.formats.caption_json import five_folds
+from ccrk.formats.iglue import read_iglue
+from ccrk.formats.image_policy import MissingImages
+from ccrk.formats.mscoco import mscoco_files, read_coco_cn, read_karpathy
+from ccrk.formats.multi30k import read_lines, write_multi30k
 from tests.conftest import FIXTURES
 
 RAW = FIXTURES

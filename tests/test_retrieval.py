@@ -7,9 +7,9 @@ import torch
 from PIL import Image
 
 from ccrk.config import EvalConfig
-from ccrk.data.iglue import load_eval_set
 from ccrk.data.transforms import eval_transform
 from ccrk.evaluate import rank_in_folds
+from ccrk.formats.iglue import load_eval_set
 from ccrk.metrics import gold_ranks
 from ccrk.retrieval import (
     encode_images,

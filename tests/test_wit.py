@@ -9,8 +9,8 @@ import json
 import pytest
 from PIL import Image
 
-from ccrk.data.wit_pixels import join_wit
 from ccrk.errors import DataError
+from ccrk.formats.wit_pixels import join_wit
 from ccrk.io import iter_jsonl
 from tests.conftest import FIXTURES
 

@@ -1,1 +1,1 @@
-"""Datasets, readers, collation, masking and transforms."""
+"""What training and evaluation consume: datasets, collation, masking, transforms, caption cleaning."""

@@ -3,7 +3,7 @@
 import logging
 import random
 
-from ccrk.data.manifest import CorpusImages
+from ccrk.download.manifest import CorpusImages
 from ccrk.io import iter_jsonl, write_json, write_jsonl
 from ccrk.translate.report import read_translations
 
@@ -25,7 +25,7 @@ def build_corpus(
     Items missing a chosen language (or with it empty) are dropped and counted per language, never silently.
     `max_images` keeps a seeded random sample of the complete items, in file order (CCRK's 1M corpus).
     An item names its image by `image_path` or by the `url` of a download manifest (`images`); items whose
-    image failed or is absent are dropped and counted too (ccrk.data.manifest).
+    image failed or is absent are dropped and counted too (ccrk.download.manifest).
     """
     images = images or CorpusImages()
     translated = read_translations(translation_paths)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from ccrk.data.iglue import RetrievalEvalSet, RetrievalTrainItem, load_eval_set, load_train_set
-from ccrk.data.retrieval_json import load_json_eval_set, load_json_train_set
-from ccrk.data.wit import load_wit_eval_set, load_wit_train_set
+from ccrk.formats.iglue import RetrievalEvalSet, RetrievalTrainItem, load_eval_set, load_train_set
+from ccrk.formats.retrieval_json import load_json_eval_set, load_json_train_set
+from ccrk.formats.wit import load_wit_eval_set, load_wit_train_set
 
 log = logging.getLogger("ccrk.data.sets")
 

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from ccrk.data.download import download_config, download_list_shard
+from ccrk.download.shards import download_config, download_list_shard
 from ccrk.jobs import snakemake_job
 
 with snakemake_job(snakemake):

@@ -1,6 +1,6 @@
 """Rule download_report: totals over the shards of one URL list."""
 
-from ccrk.data.download import summarize_shards
+from ccrk.download.shards import summarize_shards
 from ccrk.io import write_json
 from ccrk.jobs import snakemake_job
 

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from ccrk.data.mscoco import mscoco_files
+from ccrk.formats.mscoco import mscoco_files
 from ccrk.jobs import snakemake_job
 
 with snakemake_job(snakemake) as log:

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from ccrk.data.multi30k import write_multi30k
+from ccrk.formats.multi30k import write_multi30k
 from ccrk.io import write_json
 from ccrk.jobs import snakemake_job
 

@@ -1,7 +1,7 @@
 """Rule pretrain_corpus: given + translated captions (+ download manifests) -> corpus parts, every chosen language."""
 
 from ccrk.data.corpus import build_corpus
-from ccrk.data.manifest import CorpusImages
+from ccrk.download.manifest import CorpusImages
 from ccrk.jobs import snakemake_job
 
 with snakemake_job(snakemake):

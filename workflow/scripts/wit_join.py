@@ -1,6 +1,6 @@
 """Rules wit_join_*: IGLUE WIT annotations + Kaggle pixel CSVs -> annotations carrying their image."""
 
-from ccrk.data.wit_pixels import join_wit
+from ccrk.formats.wit_pixels import join_wit
 from ccrk.jobs import snakemake_job
 
 with snakemake_job(snakemake):

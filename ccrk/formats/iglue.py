@@ -14,8 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ccrk.data.paths import join_under
 from ccrk.errors import DataError
+from ccrk.formats.paths import join_under
 from ccrk.io import iter_jsonl
 
 

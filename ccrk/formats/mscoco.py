@@ -17,9 +17,9 @@ import re
 from collections import defaultdict
 from pathlib import Path
 
-from ccrk.data.caption_json import ImageCaptions, five_folds, keep_with_images, write_split
-from ccrk.data.image_policy import MissingImages
 from ccrk.errors import DataError
+from ccrk.formats.caption_json import ImageCaptions, five_folds, keep_with_images, write_split
+from ccrk.formats.image_policy import MissingImages
 from ccrk.io import read_json, write_json
 
 SPLITS = ("train", "val", "test")

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ccrk.data.paths import join_under
 from ccrk.errors import DataError
+from ccrk.formats.paths import join_under
 
 POLICIES = ("fail", "skip")
 

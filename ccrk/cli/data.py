@@ -13,7 +13,7 @@ def _download_settings(a) -> dict:
     if a.config:
         with open(a.config, encoding="utf-8") as f:
             settings = dict(((yaml.safe_load(f) or {}).get("data") or {}).get("download") or {})
-    from ccrk.data.download import DownloadConfig
+    from ccrk.download.shards import DownloadConfig
 
     for f in fields(DownloadConfig):
         if getattr(a, f.name) is not None:
@@ -22,7 +22,7 @@ def _download_settings(a) -> dict:
 
 
 def _download(a):
-    from ccrk.data.download import download_config, download_list_shard
+    from ccrk.download.shards import download_config, download_list_shard
 
     print(
         download_list_shard(
@@ -41,7 +41,7 @@ def _download(a):
 
 
 def _retry(a):
-    from ccrk.data.download import download_config, retry_failed
+    from ccrk.download.shards import download_config, retry_failed
     from ccrk.io import read_json
 
     settings = {**read_json(a.stats)["settings"], **_download_settings(a)}
@@ -57,13 +57,13 @@ def _retry(a):
 
 
 def _wit(a):
-    from ccrk.data.wit_pixels import join_wit
+    from ccrk.formats.wit_pixels import join_wit
 
     join_wit(a.annotations, a.pixels, a.out, a.report, a.missing_images)
 
 
 def _multi30k(a):
-    from ccrk.data.multi30k import write_multi30k
+    from ccrk.formats.multi30k import write_multi30k
     from ccrk.io import write_json
 
     report = write_multi30k(
@@ -73,7 +73,7 @@ def _multi30k(a):
 
 
 def _mscoco(a):
-    from ccrk.data.mscoco import mscoco_files
+    from ccrk.formats.mscoco import mscoco_files
 
     mscoco_files(
         a.lang,
@@ -89,9 +89,9 @@ def _mscoco(a):
 
 def add_data_commands(cmd) -> None:
     """Register the subcommands with `cmd(name, fn, help)` of ccrk.cli."""
-    from ccrk.data.download import DownloadConfig
-    from ccrk.data.image_policy import POLICIES
-    from ccrk.data.urls import FORMATS
+    from ccrk.download.shards import DownloadConfig
+    from ccrk.download.urls import FORMATS
+    from ccrk.formats.image_policy import POLICIES
 
     def settings_flags(s):
         s.add_argument("--config", help="YAML whose data.download section gives the settings")

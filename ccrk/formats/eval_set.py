@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from ccrk.data.iglue import RetrievalEvalSet
 from ccrk.errors import DataError
+from ccrk.formats.iglue import RetrievalEvalSet
 
 
 class EvalSetBuilder:
     """Collects (image key, image source, captions) in file order into a RetrievalEvalSet.
 
-    The empty-caption policy of `ccrk.data.iglue`: a caption that is empty after strip() is no query and is
+    The empty-caption policy of `ccrk.formats.iglue`: a caption that is empty after strip() is no query and is
     listed in `dropped`; its image stays in the gallery so that languages rank against the same images.
     """
 

@@ -12,10 +12,10 @@ import base64
 import binascii
 from dataclasses import dataclass
 
-from ccrk.data.eval_set import EvalSetBuilder
-from ccrk.data.iglue import RetrievalEvalSet, RetrievalTrainItem
-from ccrk.data.paths import join_under
 from ccrk.errors import DataError
+from ccrk.formats.eval_set import EvalSetBuilder
+from ccrk.formats.iglue import RetrievalEvalSet, RetrievalTrainItem
+from ccrk.formats.paths import join_under
 from ccrk.io import iter_jsonl
 
 REQUIRED = ("image_url", "caption_reference_description", "language", "wit_ix")

@@ -21,9 +21,9 @@ from collections import Counter
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
-from ccrk.data.fetch import Fetcher, FetchError
-from ccrk.data.image_verify import RESIZE_MODES, ImageRejected, verify_and_resize
-from ccrk.data.urls import UrlRow, read_url_list
+from ccrk.download.fetch import Fetcher, FetchError
+from ccrk.download.urls import UrlRow, read_url_list
+from ccrk.download.verify import RESIZE_MODES, ImageRejected, verify_and_resize
 from ccrk.io import iter_jsonl, read_json, write_json, write_jsonl
 
 log = logging.getLogger("ccrk.download")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
-from ccrk.data.image_policy import MissingImages
+from ccrk.formats.image_policy import MissingImages
 from ccrk.io import atomic_open
 from ccrk.metrics import fold_slices
 

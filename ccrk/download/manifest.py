@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from collections import Counter
 
-from ccrk.data.image_policy import MissingImages
 from ccrk.errors import DataError
+from ccrk.formats.image_policy import MissingImages
 from ccrk.io import iter_jsonl
 
 

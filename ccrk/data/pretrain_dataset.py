@@ -11,9 +11,9 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from ccrk.data.masking import MaskingConfig, mask_batch
-from ccrk.data.paths import join_under
 from ccrk.data.text import pre_caption
 from ccrk.errors import DataError
+from ccrk.formats.paths import join_under
 from ccrk.io import iter_jsonl
 
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import json
 
-from ccrk.data.eval_set import EvalSetBuilder
-from ccrk.data.iglue import RetrievalEvalSet, RetrievalTrainItem
-from ccrk.data.paths import join_under
 from ccrk.errors import DataError
+from ccrk.formats.eval_set import EvalSetBuilder
+from ccrk.formats.iglue import RetrievalEvalSet, RetrievalTrainItem
+from ccrk.formats.paths import join_under
 
 
 def _records(path) -> list[dict]:

@@ -61,7 +61,7 @@ def _check_translation_model(a):
 
 def _corpus(a):
     from ccrk.data.corpus import build_corpus
-    from ccrk.data.manifest import CorpusImages
+    from ccrk.download.manifest import CorpusImages
 
     build_corpus(
         a.given,
@@ -330,7 +330,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--published", default="", help="published rows to draw: xflickrco, xflickrco_fewshot or wit"
     )
     s.add_argument("--title", default="")
-    from ccrk.data.commands import add_data_commands
+    from ccrk.cli.data import add_data_commands
 
     add_data_commands(cmd)  # download, download-retry, wit-join, multi30k, mscoco
     return p

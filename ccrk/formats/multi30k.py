@@ -10,9 +10,9 @@ import gzip
 import posixpath
 from pathlib import Path
 
-from ccrk.data.caption_json import ImageCaptions, keep_with_images, write_split
-from ccrk.data.image_policy import MissingImages
 from ccrk.errors import DataError
+from ccrk.formats.caption_json import ImageCaptions, keep_with_images, write_split
+from ccrk.formats.image_policy import MissingImages
 
 # output split -> (task1 name, task2 name); task2 calls the 2016 test set plain `test_2016`
 SPLITS = {

@@ -25,8 +25,8 @@ from pathlib import Path
 
 from PIL import Image
 
-from ccrk.data.image_policy import POLICIES
 from ccrk.errors import DataError
+from ccrk.formats.image_policy import POLICIES
 from ccrk.io import atomic_open, iter_jsonl, write_json
 
 log = logging.getLogger("ccrk.wit")
