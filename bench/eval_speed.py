@@ -10,7 +10,7 @@ ratios (fastest of `--repeat` interleaved rounds), and whether all gold ranks ar
   (`two_stage_scores`);
 - per-query loop: the same features, one fusion pass of k pairs per query (`per_query_scores`), i.e. the
   original's procedure without its padding;
-- original-style: as the original code (SPEC §4.1, §7.2 item 12): images encoded again for every
+- original-style: as the original code (docs/method.md#two-stage-retrieval): images encoded again for every
   language, texts padded to max_tokens, one fusion pass per query at that width.
 
 The model is the demo config's architecture with random weights, or a trained checkpoint (`--model`,

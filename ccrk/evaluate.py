@@ -37,7 +37,8 @@ def evaluate_test_files(
 
     Writes, per language, `index,ir_rank,tr_rank` (0-based, one row per image; `fold` added for k-fold
     sets, ranks then within the fold) to outputs[lang][0] and the metrics to outputs[lang][1]. `folds[lang]`
-    > 1 splits that test set into contiguous folds by image (SPEC §5.4) and reports the fold mean. Empty
+    > 1 splits that test set into contiguous folds by image (docs/method.md#multi30k-and-mscoco-json) and
+    reports the fold mean. Empty
     captions are not queries (policy of `ccrk.formats.eval_set`): their `ir_rank` is blank, and so is the
     `tr_rank` of an image left without captions; the metrics JSON lists them by line.
     """

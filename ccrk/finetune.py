@@ -1,6 +1,8 @@
-"""Retrieval fine-tuning stage (SPEC §3.8): ITC with same-image positives + ITM, best epoch on held-out data.
+"""Retrieval fine-tuning stage: ITC with same-image positives + ITM, best epoch on held-out data.
 
-Model selection (SPEC §7.2 item 5): `selection="validation"` scores each evaluated epoch on held-out
+The objective is docs/method.md#fine-tuning-objective.
+
+Model selection (docs/method.md#model-selection): `selection="validation"` scores each evaluated epoch on held-out
 validation files; `"test_as_original"` is the original code's choice (test files), kept only to reproduce
 it. Either way the score is the sum of `r_mean` over the selection files, and the summary records which.
 """

@@ -1,4 +1,4 @@
-"""CCRK / CCLM objectives (SPEC §3): 1-to-K contrastive, ITC, ITM with hard samples, MLM.
+"""CCRK / CCLM objectives (docs/method.md#losses): 1-to-K contrastive, ITC, ITM with hard samples, MLM.
 
 Plain functions over features, similarities and logits; none of them imports the model. Texts of a
 1-to-K batch are image-major: text b*K + k is image b in language k.
@@ -13,7 +13,9 @@ _EPS = 1e-5  # the original adds this to sampling weights so that no row is all 
 def one_to_k_contrastive_loss(
     image_feat: torch.Tensor, text_feat: torch.Tensor, temp, k: int, divisor: float | None = None
 ) -> torch.Tensor:
-    """1-to-K contrastive loss (SPEC §3.3): every image meets all K captions of every image.
+    """1-to-K contrastive loss: every image meets all K captions of every image.
+
+    Formulas: docs/method.md#one-to-k-contrastive-loss.
 
     image_feat [N, D] and text_feat [N*K, D] are L2-normalised (already gathered across ranks).
     i2t sums the log-probabilities of the K own captions over a softmax over all N*K texts; t2i is
@@ -38,7 +40,7 @@ def one_to_k_contrastive_loss(
 def image_text_contrastive_loss(
     image_feat: torch.Tensor, text_feat: torch.Tensor, temp, idx: torch.Tensor | None = None
 ) -> torch.Tensor:
-    """CCLM ITC (SPEC §3.2): symmetric InfoNCE; with `idx`, every pair of the same image is positive."""
+    """CCLM ITC (docs/method.md#itc): symmetric InfoNCE; with `idx`, every pair of the same image is positive."""
     logits = image_feat @ text_feat.t() / temp  # [N, N]
     if idx is None:
         target = torch.arange(logits.shape[0], device=logits.device)
@@ -58,7 +60,9 @@ def hard_negative_indices(
     generator=None,
     same_image_t2i: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """CCLM hard negatives (SPEC §3.4): one draw per direction over the whole batch, no loop over samples.
+    """CCLM hard negatives: one draw per direction over the whole batch, no loop over samples.
+
+    Sampling rule: docs/method.md#itm-with-hard-samples.
 
     sim_i2t [B, T] and sim_t2i [T, B] are temperature-scaled similarities; same_image [B, T] marks
     pairs that must never be drawn as negatives. sim_t2i may hold only some texts' rows [R, B], with
@@ -102,7 +106,7 @@ def _checked(weights: torch.Tensor, row: str, col: str) -> torch.Tensor:
 def hard_positive_languages(
     sim_i2t: torch.Tensor, k: int, sample_type: int = 1, generator=None
 ) -> torch.Tensor:
-    """CCRK hard-positive language sampler (SPEC §3.4 step 1), vectorised over the batch.
+    """CCRK hard-positive language sampler (docs/method.md#itm-with-hard-samples step 1), vectorised over the batch.
 
     sim_i2t [B, B*K] holds the temperature-scaled local similarities (image-major texts). Type 1
     (default) draws language k of image b with probability proportional to M - softmax weight of
@@ -127,7 +131,9 @@ def hard_positive_languages(
 def one_to_k_hard_samples(
     sim_i2t: torch.Tensor, k: int, sample_type: int = 1, generator=None, hard_negatives: bool = True
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """CCRK ITM sampling (SPEC §3.4): hard positive text per image, then negatives for those pairs.
+    """CCRK ITM sampling: hard positive text per image, then negatives for those pairs.
+
+    Sampling rule: docs/method.md#itm-with-hard-samples.
 
     Returns (positive text [B], negative image for the positive text [B], negative text [B]); the
     negative text may be in any language, never one of the image's own K captions. Three draws in all,

@@ -1,8 +1,10 @@
-"""Retrieval metrics: exact gold ranks, Recall@K, CCLM-style r_mean, and MRV (SPEC 4.2, 4.3).
+"""Retrieval metrics: exact gold ranks, Recall@K, CCLM-style r_mean, and MRV.
+
+Definitions: docs/method.md#recall-metrics and docs/method.md#mrv.
 
 Ranks are 0-based positions in a *stable* descending sort of the scores: on equal scores the lower candidate
 index comes first. The original `itm_eval` used a non-stable argsort, so ranks among tied candidates (the -100
-fill outside the top-k) were arbitrary; here they are exact and reproducible (SPEC 7.2 item 6).
+fill outside the top-k) were arbitrary; here they are exact and reproducible (docs/method.md#exact-ranks).
 """
 
 from __future__ import annotations
@@ -110,7 +112,7 @@ def mean_rank_variance(ranks: np.ndarray, reduce: str = "std") -> float:
 
 
 def fold_slices(n: int, folds: int) -> list[range]:
-    """CCRK's k-fold test split (SPEC §5.4): fold i is [i*(n//k), (i+1)*(n//k)), the last one takes the remainder."""
+    """CCRK's k-fold test split: fold i is [i*(n//k), (i+1)*(n//k)), the last one takes the remainder."""
     if folds < 1:
         raise ValueError(f"folds must be >= 1, got {folds}")
     if n < folds:

@@ -12,7 +12,7 @@ import pandas as pd  # noqa: E402
 
 from ccrk.io import atomic_path  # noqa: E402
 
-# Published R@1 (percent) from ../shared/ANCHORS.md, for context only; never produced by ccrk.
+# Published R@1 (percent), for context only; never produced by ccrk.
 # IGLUE baselines: e-bug/iglue results/xflickrco (zero-shot); CCRK: the paper's Table 1 (averages over the
 # non-English languages; per-language CCRK numbers are not published). Multi30K/MSCOCO anchors are mean
 # recall, not R@1, so their charts show ccrk's bars only.

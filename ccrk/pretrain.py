@@ -27,7 +27,10 @@ def model_config_for(tokenizer, model_cfg: dict) -> CCRKConfig:
 
 
 def initial_model(tokenizer, model_cfg: dict) -> CCRKModel:
-    """Random init, then XLM-R-large / Swin-B ImageNet weights where `model.init` names them (SPEC §2.1, §2.2)."""
+    """Random init, then XLM-R-large / Swin-B ImageNet weights where `model.init` names them.
+
+    How they load: docs/method.md#vision-encoder, docs/method.md#text-and-fusion-encoder.
+    """
     model = CCRKModel(model_config_for(tokenizer, model_cfg))
     load_init_weights(model, model.cfg.init.text, model.cfg.init.vision)
     return model
@@ -36,7 +39,8 @@ def initial_model(tokenizer, model_cfg: dict) -> CCRKModel:
 def pretrain_steps_per_epoch(corpus_size: int, batch_size: int, epoch_size: int | None = None) -> int:
     """Steps per epoch: full batches over the corpus, or CCRK's ceil(train_dataset_size / global batch).
 
-    `epoch_size` reproduces a config whose "epoch" is not the corpus (Pretrain_2m.yaml, SPEC §7.2); each
+    `epoch_size` reproduces a config whose "epoch" is not the corpus (Pretrain_2m.yaml,
+    docs/method.md#differences-from-the-original); each
     epoch then takes the first batches of a fresh permutation.
     """
     full = steps_per_epoch(corpus_size, batch_size)

@@ -1,4 +1,6 @@
-"""The evaluation protocols of SPEC §4.4 as data: which files each (dataset, setting, language) run reads.
+"""The evaluation protocols as data: which files each (dataset, setting, language) run reads.
+
+The protocols: docs/method.md#protocols.
 
 The Snakemake rules ask this module for their inputs and parameters, so the protocol logic lives (and is
 tested) in one place. Datasets and their settings:
@@ -44,9 +46,11 @@ MRV_TABLES = {"xflickrco": ("ir", "tr"), "xflickrco_fewshot": ("ir", "tr"), "mul
 @dataclass(frozen=True)
 class DataDirs:
     iglue: str  # an IGLUE checkout's datasets/ folder (xFlickrCO, flickr30k)
-    wit: str  # WIT {train_en,val_en,test_<lang>}.jsonl joined with their pixels (SPEC §5.6)
-    multi30k: str  # {train,val}.<lang>.json, test_2016_flickr.<lang>.json (SPEC §5.4)
-    mscoco: str  # <lang>.{train,val,test}.json (SPEC §5.4)
+    wit: str  # WIT {train_en,val_en,test_<lang>}.jsonl joined with their pixels (docs/method.md#wit)
+    multi30k: (
+        str  # {train,val}.<lang>.json, test_2016_flickr.<lang>.json (docs/method.md#multi30k-and-mscoco-json)
+    )
+    mscoco: str  # <lang>.{train,val,test}.json (docs/method.md#multi30k-and-mscoco-json)
 
 
 def deep_merge(base: dict, *overrides: dict | None) -> dict:
@@ -160,7 +164,10 @@ class Protocols:
         return [self._split_file(dataset, "train", x) for x in self._train_langs(dataset, setting, lang)]
 
     def selection_files(self, dataset: str, setting: str, lang: str | None = None) -> list[str]:
-        """Where epochs are scored: held-out validation, or what the original code scored (SPEC §4.4, §7.2.5)."""
+        """Where epochs are scored: held-out validation, or what the original code scored.
+
+        See docs/method.md#model-selection.
+        """
         langs = self._train_langs(dataset, setting, lang)
         if self.selection(dataset, setting) == "validation":
             return [self._split_file(dataset, "valid" if dataset == "xflickrco" else "val", x) for x in langs]

@@ -1,4 +1,6 @@
-"""Two-stage retrieval (SPEC §4.1): ITC top-k candidates, re-ranked by the ITM logit, exact ranks.
+"""Two-stage retrieval: ITC top-k candidates, re-ranked by the ITM logit, exact ranks.
+
+The procedure: docs/method.md#two-stage-retrieval.
 
 Every (query, candidate) pair of the top-k is fused in large batches across queries. Candidates
 outside the top-k are ordered by their ITC similarity below all top-k ones, so every rank is exact
@@ -201,7 +203,9 @@ def two_stage_scores(
 
 @torch.no_grad()
 def per_query_scores(model, images: Features, texts: Features, k_test: int, trim: bool = True):
-    """Reference for `two_stage_scores`: the original's loop, one fusion pass per query (SPEC §4.1).
+    """Reference for `two_stage_scores`: the original's loop, one fusion pass per query.
+
+    See docs/method.md#two-stage-retrieval.
 
     Slow by design (N_img + N_txt passes of k pairs); the tests and bench/eval_speed.py check the batched
     version against it. trim=False fuses the texts at their full padded width, as the original does.

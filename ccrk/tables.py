@@ -86,7 +86,7 @@ def rank_matrix(ranks_files: dict[str, str], column: str) -> tuple[np.ndarray, i
 
 
 def mrv_table(ranks_files: dict, reduce: str = "std", directions=("ir", "tr")) -> pd.DataFrame:
-    """MRV (SPEC §4.3) for IR (per-caption ranks) and TR (per-image ranks) across the given languages.
+    """MRV (docs/method.md#mrv) for IR (per-caption ranks) and TR (per-image ranks) across the given languages.
 
     Keys are languages, or (setting, language) pairs: then one MRV per setting, with a `setting` column.
     """

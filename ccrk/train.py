@@ -1,4 +1,7 @@
-"""Optimiser, schedule and a resumable training loop shared by pretraining and fine-tuning (SPEC §2.4)."""
+"""Optimiser, schedule and a resumable training loop shared by pretraining and fine-tuning.
+
+The recipe: docs/method.md#optimiser-schedule-precision.
+"""
 
 import logging
 import os
@@ -56,7 +59,10 @@ def _no_decay(name: str) -> bool:
 
 
 def param_groups(model: torch.nn.Module, cfg: OptimConfig, new_params: set[str]) -> list[dict]:
-    """Four groups, {decay, no decay} x {lr, lr * lr_mult} (SPEC §2.4); `temp` keeps its decay as in the original."""
+    """Four groups, {decay, no decay} x {lr, lr * lr_mult}; `temp` keeps its decay as in the original.
+
+    See docs/method.md#optimiser-schedule-precision.
+    """
     groups: dict[tuple[bool, bool], list] = {(d, n): [] for d in (True, False) for n in (False, True)}
     for name, p in model.named_parameters():
         if p.requires_grad:
@@ -143,7 +149,7 @@ def autocast_context(device: torch.device):
 
 
 def optimizer_step(loss, model, optimizer, scaler, grad_clip: float) -> None:
-    """Backward, unscale (fp16), clip the global grad norm, step: the order of SPEC §2.4."""
+    """Backward, unscale (fp16), clip the global grad norm, step (docs/method.md#optimiser-schedule-precision)."""
     optimizer.zero_grad(set_to_none=True)
     if scaler:
         scaler.scale(loss).backward()

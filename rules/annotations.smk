@@ -21,7 +21,7 @@ rule pretrain_corpus:
         "../workflow/scripts/pretrain_corpus.py"
 
 
-# Multi30K and MSCOCO raw sources -> the fine-tuning JSON of SPEC 5.4 (defined when data: names them)
+# Multi30K and MSCOCO raw sources -> the fine-tuning JSON of docs/method.md#multi30k-and-mscoco-json (defined when data: names them)
 from ccrk.formats.multi30k import SPLITS as MULTI30K_SPLITS, TASK1_LANGS, TASK2_LANGS
 
 MSCOCO = DATA.get("mscoco", {})

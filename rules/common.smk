@@ -58,10 +58,10 @@ def pretrained_model():
 
 
 def annotations_dir(dataset):
-    """Reformatted fine-tuning annotations (SPEC 5.4: multi30k, mscoco; 5.6: wit joined with pixels)."""
+    """Reformatted fine-tuning annotations (docs/method.md#multi30k-and-mscoco-json: multi30k, mscoco; docs/method.md#wit: wit joined with pixels)."""
     return f"results/annotations/{dataset}"
 
 
 def image_root():
-    """What Multi30K/MSCOCO `image` paths are relative to (SPEC 5.4): the folder of flickr30k-images."""
+    """What Multi30K/MSCOCO `image` paths are relative to (docs/method.md#multi30k-and-mscoco-json): the folder of flickr30k-images."""
     return DATA.get("image_root") or os.path.dirname(DATA["flickr_images"])

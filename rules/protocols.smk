@@ -1,4 +1,4 @@
-# The evaluation protocols of SPEC 4.4 (ccrk/protocols.py): what each (dataset, setting, language) reads.
+# The evaluation protocols of docs/method.md#protocols (ccrk/protocols.py): what each (dataset, setting, language) reads.
 from ccrk.protocols import AVERAGED, FORMAT, MRV_TABLES, DataDirs, Protocols
 
 PROTOCOLS = Protocols(

@@ -1,6 +1,7 @@
-"""State dicts in exactly the original CCLM/CCRK key layout (SPEC §9), at any size, for the key-map tests.
+"""State dicts in exactly the original CCLM/CCRK key layout, at any size, for the key-map tests.
 
-Written from SPEC §9 and the original modules (Microsoft Swin, the xbert BERT of CCLM), not from
+Written from docs/method.md#checkpoint-layout and the original modules (Microsoft Swin, the xbert BERT of
+CCLM), not from
 ccrk.models.keymap: names, shapes, the persistent buffers and the tied MLM decoder as torch.save wrote them.
 """
 

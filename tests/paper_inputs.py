@@ -28,7 +28,7 @@ def merged_config(configfiles) -> dict:
 
 
 def iglue_files(cfg: dict) -> list[str]:
-    """The files of an e-bug/iglue checkout the retrieval protocols read (SPEC §5.5, §5.6)."""
+    """The files of an e-bug/iglue checkout the retrieval protocols read (xFlickr&CO, Flickr30K, WIT)."""
     root = f"{cfg['data']['iglue_root']}/datasets"
     files = [f"{root}/flickr30k/annotations/{s}_ann.jsonl" for s in ("train", "valid", "test")]
     for lang in cfg["languages"]["xflickrco_test"]:

@@ -1,4 +1,4 @@
-"""The CCRK objectives against the formulas of SPEC §3 written out as plain loops."""
+"""The CCRK objectives against the formulas of docs/method.md#losses written out as plain loops."""
 
 import math
 
@@ -15,7 +15,7 @@ def _feats(n, d=8, seed=0):
 
 
 def _one_to_k_by_loop(v, t, temp, k, divisor):
-    """SPEC §3.3 term by term: s(i; j,k) = v_i . t_{j,k} / temp, texts image-major."""
+    """docs/method.md#one-to-k-contrastive-loss term by term: s(i; j,k) = v_i . t_{j,k} / temp, texts image-major."""
     n = v.shape[0]
     s = lambda i, j, kk: float(v[i] @ t[j * k + kk]) / temp  # noqa: E731
     l_i2t = 0.0

@@ -1,4 +1,4 @@
-"""Invariants of the SPEC 3.5 MLM masker over many random token lists."""
+"""Invariants of the docs/method.md#masked-language-modelling MLM masker over many random token lists."""
 
 import random
 

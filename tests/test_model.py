@@ -80,7 +80,7 @@ def test_finetune_forward_has_itc_and_itm(tiny_model):
 
 @pytest.mark.parametrize("hard", [True, False])
 def test_finetune_itm_negatives_follow_the_similarity_only_when_hard(tiny_model, monkeypatch, hard):
-    """Hard: drawn by ITC similarity (SPEC 3.8); uniform (the demo): equal weights, own-image pairs still excluded."""
+    """Hard: drawn by ITC similarity; uniform (the demo): equal weights, own-image pairs still excluded."""
     from ccrk import losses
 
     seen = []

@@ -1,4 +1,4 @@
-"""config/paper.yaml: the values of SPEC §2.5, the pretraining variants, and the paper DAG planned offline."""
+"""config/paper.yaml: the paper's settings, the pretraining variants, and the paper DAG planned offline."""
 
 from dataclasses import replace
 
@@ -23,7 +23,7 @@ VARIANTS = {
 }
 PRETRAIN_JOBS = {"pretrain_corpus": 1, "pretrain": 1}
 XFLICKRCO_JOBS = {**PRETRAIN_JOBS, "finetune": 1, "evaluate_xflickrco": 1, "retrieval_table": 1}
-# `tables`: every enabled protocol of SPEC §4.4 (5 tables; MRV for xFlickr&CO zero-/few-shot and Multi30K)
+# `tables`: every enabled protocol (5 tables; MRV for xFlickr&CO zero-/few-shot and Multi30K)
 FINETUNE_RUNS = {
     "xflickrco/zeroshot",
     "wit/zeroshot",
@@ -131,7 +131,9 @@ def test_variant_schedules_match_ccrk(monkeypatch):
     monkeypatch.setattr(pretrain, "world_size", lambda: 2)
     cfg2m = merged_config(paper_configfiles("2m"))["pretrain"]
     steps = pretrain.pretrain_steps_per_epoch(1_863_804, 64, cfg2m["epoch_size"])
-    assert steps == 7789  # ceil(996964 / 128): Pretrain_2m.yaml's epoch on CC2M (SPEC §7.2)
+    assert (
+        steps == 7789
+    )  # ceil(996964 / 128): Pretrain_2m.yaml's epoch on CC2M (docs/method.md#differences-from-the-original)
     assert train.warmup_steps(cfg2m["warmup"], 30 * steps) == 7024
     cfg3m = merged_config(paper_configfiles())["pretrain"]
     steps = pretrain.pretrain_steps_per_epoch(3_309_520, 64, cfg3m["epoch_size"])

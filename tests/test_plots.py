@@ -16,7 +16,11 @@ def test_series_put_published_values_under_the_right_languages():
     labels = [s["label"] for s in series]
     assert labels[:2] == ["ccrk IR@1", "ccrk TR@1"] and not series[0]["published"]
     uc2_ir = series[labels.index("UC2 IR@1 (published)")]
-    assert uc2_ir["published"] and uc2_ir["values"] == [28.60, 37.40, 20.31]  # ANCHORS.md, IGLUE UC2 IR
+    assert uc2_ir["published"] and uc2_ir["values"] == [
+        28.60,
+        37.40,
+        20.31,
+    ]  # IGLUE results/xflickrco, UC2 IR
     ccrk = series[labels.index("CCRK 3M 10 lang. IR@1 (published)")]
     assert math.isnan(ccrk["values"][0]) and ccrk["values"][2] == 73.30  # only an average was published
     assert chart_series(table, [])[1]["values"] == [9.0, 28.0, 9.0]

@@ -1,4 +1,4 @@
-"""The evaluation protocols (SPEC §4.4): files per run, the selection flag, config merging, table rows."""
+"""The evaluation protocols: files per run, the selection flag, config merging, table rows."""
 
 import copy
 

@@ -1,4 +1,4 @@
-"""The paper's training recipe (SPEC §2.4): AdamW groups, x2 for new parameters, schedule, clipping, precision."""
+"""The paper's training recipe: AdamW groups, x2 for new parameters, schedule, clipping, precision."""
 
 import pytest
 import torch

@@ -1,4 +1,4 @@
-"""Multi30K and MSCOCO reformatting (SPEC §5.4) on the real raw fixtures; missing images; path escapes."""
+"""Multi30K and MSCOCO reformatting on the real raw fixtures; missing images; path escapes."""
 
 import gzip
 import json

@@ -1,4 +1,4 @@
-"""Relative-position tables resampled by the BEiT geometric progression (SPEC §2.1), checked by hand."""
+"""Relative-position tables resampled by the BEiT geometric progression, checked by hand."""
 
 import numpy as np
 import pytest

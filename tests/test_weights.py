@@ -21,7 +21,7 @@ def _meta_model(cfg):
 
 
 def _hand_count(vocab=250002, h=1024, inter=4096, max_pos=514, window=7) -> int:
-    """Parameters of CCRK at paper size, summed by hand from SPEC §2 (no model code involved)."""
+    """Parameters of CCRK at paper size, summed by hand from docs/method.md#model (no model code involved)."""
     swin_b_without_head = 87_768_224 - (
         1024 * 1000 + 1000
     )  # timm swin_base_patch4_window7_224: 87.77M with head

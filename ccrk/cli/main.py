@@ -192,7 +192,8 @@ def _data_args(s) -> None:
         "--format",
         default="iglue",
         choices=["iglue", "wit", "json"],
-        help="iglue: xFlickr&CO/Flickr30K jsonl; wit: WIT jsonl; json: Multi30K/MSCOCO (SPEC 5.4)",
+        help="iglue: xFlickr&CO/Flickr30K jsonl; wit: WIT jsonl; json: Multi30K/MSCOCO "
+        "(docs/method.md#multi30k-and-mscoco-json)",
     )
     s.add_argument("--flickr-images", default="", help="iglue: Flickr30K image folder")
     s.add_argument("--coco-images", default="", help="iglue: COCO val2014 image folder")

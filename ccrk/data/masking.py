@@ -1,4 +1,6 @@
-"""MLM masking of SPEC 3.5: X-VLM/CCLM's `TextMaskingGenerator` (mask_whole_word=False) ported to token ids.
+"""MLM masking: X-VLM/CCLM's `TextMaskingGenerator` (mask_whole_word=False) ported to token ids.
+
+The rule is docs/method.md#masked-language-modelling.
 
 All randomness comes from an explicit `random.Random`, consumed in the same order as the original
 (shuffle candidates, per candidate skip-gram draw, optional shuffle of the overflow, per position 80/10/10).

@@ -1,4 +1,6 @@
-"""Pretraining corpus (SPEC §5.1): `{"caption": {lang: text}, "image_path": ...}` lines, K captions per image.
+"""Pretraining corpus: `{"caption": {lang: text}, "image_path": ...}` lines, K captions per image.
+
+The format is docs/method.md#pretraining-corpus.
 
 Collation is image-major: text b*K + k is image b in language k, as the 1-to-K loss expects.
 """
@@ -63,7 +65,7 @@ class PretrainDataset(Dataset):
 
 
 class PretrainCollator:
-    """Stack images; tokenise the B*K captions image-major; mask them for MLM (SPEC §3.5)."""
+    """Stack images; tokenise the B*K captions image-major; mask them (docs/method.md#masked-language-modelling)."""
 
     def __init__(
         self,

@@ -1,4 +1,4 @@
-"""Caption normalisation, a line-for-line port of CCLM's `pre_caption` (SPEC 5.2)."""
+"""Caption normalisation, a line-for-line port of CCLM's `pre_caption` (docs/method.md#caption-cleaning)."""
 
 from __future__ import annotations
 

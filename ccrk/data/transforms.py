@@ -1,4 +1,4 @@
-"""Image transforms of SPEC §5.3, with CLIP normalisation; augmentations are switchable.
+"""Image transforms of docs/method.md#image-transforms, with CLIP normalisation; augmentations are switchable.
 
 The demo's captions name positions (left/right), so its config turns flipping off: a flip would
 make "at the left" wrong.

@@ -1,4 +1,4 @@
-"""The fine-tuning JSON files of Multi30K and MSCOCO (SPEC §5.4), as CCLM/CCRK read them.
+"""The fine-tuning JSON files of Multi30K and MSCOCO (docs/method.md#multi30k-and-mscoco-json), as CCLM/CCRK read them.
 
 Train: a list of `{"caption": str, "image": path, "image_id": id}`, one entry per caption.
 Val/test: a list of `{"image": path, "caption": [str, ...], "image_id": id}`, one entry per image.
@@ -33,7 +33,7 @@ def eval_entries(items: list[ImageCaptions]) -> list[dict]:
 
 
 def five_folds(n: int) -> list[tuple[int, int]]:
-    """CCRK's 5-fold test split (SPEC §5.4, ccrk.metrics.fold_slices); under 5 images the last fold holds them."""
+    """CCRK's 5-fold test split (ccrk.metrics.fold_slices); under 5 images the last fold holds them."""
     slices = fold_slices(n, 5) if n >= 5 else [range(0)] * 4 + [range(n)]
     return [(r.start, r.stop) for r in slices]
 

@@ -1,4 +1,4 @@
-"""Readers of the IGLUE xFlickr&CO / Flickr30K annotation files (SPEC 5.5).
+"""Readers of the IGLUE xFlickr&CO / Flickr30K annotation files (docs/method.md#iglue-xflickrco).
 
 Every line is `{"sentences": [...], "id": str | int, "img_path": "..."}`. The `id` changes type inside one
 file (Flickr string ids, COCO int ids), so images are keyed by `image_key` = (source, str(id)) and the image

@@ -1,4 +1,6 @@
-"""MSCOCO caption sources -> the fine-tuning JSON of SPEC §5.4: `{lang}.{train,val,test}.json`.
+"""MSCOCO caption sources -> the fine-tuning JSON `{lang}.{train,val,test}.json`.
+
+The format is docs/method.md#multi30k-and-mscoco-json.
 
 - en: Karpathy's `dataset_coco.json`; `restval` joins `train` (113,287 training images; forgetting it is a
   classic bug). Captions are the `raw` strings (fixtures/raw/karpathy/SOURCE.md).

@@ -1,4 +1,6 @@
-"""Multi30K raw files -> the fine-tuning JSON of SPEC §5.4 (fixtures/raw/multi30k/SOURCE.md).
+"""Multi30K raw files -> the fine-tuning JSON of docs/method.md#multi30k-and-mscoco-json.
+
+The raw layout is described in tests/fixtures/multi30k/SOURCE.md.
 
 en and de take the 5 captions of task2 (Flickr30K English, 5 independent German descriptions), fr and cs the
 one caption of task1 (CCLM issues #3/#7). Line i of every caption file is the image on line i of the split file.

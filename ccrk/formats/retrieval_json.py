@@ -1,4 +1,6 @@
-"""Reader of the Multi30K / MSCOCO retrieval JSON files (SPEC §5.4), as CCLM's Retrieval.py reads them.
+"""Reader of the Multi30K / MSCOCO retrieval JSON files, as CCLM's Retrieval.py reads them.
+
+The format is docs/method.md#multi30k-and-mscoco-json.
 
 Train: a list of `{"caption": str, "image": "<path under the image root>", "image_id": int | str}`, one per
 caption. Val/test: a list of `{"image": path, "caption": [str, ...], "image_id": ...}`, one per image.

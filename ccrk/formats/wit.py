@@ -1,7 +1,7 @@
-"""Reader of the IGLUE WIT annotation files (SPEC §5.6), plain or joined with their pixels.
+"""Reader of the IGLUE WIT annotation files (docs/method.md#wit), plain or joined with their pixels.
 
 One line per (image, caption): `image_url`, `caption_reference_description`, `language`, `wit_ix`, ...
-The WIT pixel join (SPEC §5.6) adds `image_content` (base64 image bytes); a record may instead name a file
+The WIT pixel join (docs/method.md#wit) adds `image_content` (base64 image bytes); a record may instead name a file
 with `image_path` (relative to an image root). Captions are grouped by `image_url`: `image_idx` is not a
 unique image key in the published files (see fixtures/raw/iglue/SOURCE.md).
 """

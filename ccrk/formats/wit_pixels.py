@@ -1,4 +1,4 @@
-"""The WIT pixel join (SPEC §5.6): IGLUE WIT annotations + Kaggle pixel CSVs -> annotations carrying the image.
+"""The WIT pixel join (docs/method.md#wit): IGLUE WIT annotations + Kaggle pixel CSVs -> annotations carrying the image.
 
 Pixel files (`.csv` or `.csv.gz`) hold `image_url<TAB>base64<TAB>...` lines. Annotations are matched by
 `image_url` (`image_idx` is not unique), so every caption of an image gets the same pixels. The output keeps

@@ -1,4 +1,4 @@
-"""The CCRK model (SPEC §2): Swin + XLM-R text layers + fusion layers, contrastive/ITM/MLM heads."""
+"""The CCRK model (docs/method.md#model): Swin + XLM-R text layers + fusion layers, contrastive/ITM/MLM heads."""
 
 from dataclasses import dataclass
 
@@ -15,7 +15,7 @@ from ccrk.models.vision import VisionEncoder
 
 
 class MLMHead(nn.Module):
-    """BERT's prediction head; the decoder is tied to the word embeddings (SPEC §2.2)."""
+    """BERT's prediction head; the decoder is tied to the word embeddings (docs/method.md#text-and-fusion-encoder)."""
 
     def __init__(self, hidden: int, vocab_size: int, eps: float, word_embeddings: nn.Embedding):
         super().__init__()
@@ -96,7 +96,8 @@ class CCRKModel(nn.Module):
         return ImageStates(tokens, F.normalize(self.vision_proj(tokens[:, 0]), dim=-1))
 
     def _text_layers(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        # position ids start at 0 as in the original BertEmbeddings, not at padding_idx + 1 (SPEC §2.2)
+        # position ids start at 0 as in the original BertEmbeddings, not at padding_idx + 1
+        # (docs/method.md#text-and-fusion-encoder)
         pos = torch.arange(input_ids.shape[1], device=input_ids.device).expand_as(input_ids)
         return self.text_encoder(
             input_ids=input_ids, attention_mask=attention_mask, position_ids=pos
@@ -167,7 +168,9 @@ class CCRKModel(nn.Module):
         divisor: float | None = None,
         hard_negatives: bool = True,
     ) -> dict[str, torch.Tensor]:
-        """CCRK step (SPEC §3.7): 1-to-K contrastive + ITM with hard positives + MLM on the sampled text.
+        """CCRK step: 1-to-K contrastive + ITM with hard positives + MLM on the sampled text.
+
+        Objective: docs/method.md#pretraining-objective.
 
         Texts are image-major [B*K, L]: row b*K + k is image b in language k.
         """
@@ -202,7 +205,9 @@ class CCRKModel(nn.Module):
     def forward_finetune(
         self, images, input_ids, attention_mask, idx, hard_negatives: bool = True
     ) -> dict[str, torch.Tensor]:
-        """Retrieval fine-tuning (SPEC §3.8): ITC with same-image positives + ITM with hard negatives.
+        """Retrieval fine-tuning: ITC with same-image positives + ITM with hard negatives.
+
+        Objective: docs/method.md#fine-tuning-objective.
 
         hard_negatives=False draws the ITM negatives uniformly among the pairs of other images.
         """

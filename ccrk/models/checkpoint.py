@@ -1,6 +1,6 @@
 """ccrk's checkpoint format: {"model": state_dict, "config": CCRKConfig dict, ...}, written atomically.
 
-`load_model` also reads the released CCLM/CCRK checkpoints (original key layout, SPEC §9).
+`load_model` also reads the released CCLM/CCRK checkpoints (original key layout, docs/method.md#checkpoint-layout).
 """
 
 import logging
@@ -60,7 +60,8 @@ def read_any_checkpoint(path, text_heads: int | None = None) -> tuple[dict, CCRK
 def load_model(path, image_res: int | None = None, window_size: int | None = None) -> CCRKModel:
     """A model from a ccrk or released CCLM/CCRK checkpoint, at its own resolution or at `image_res`/`window_size`.
 
-    Another window resamples the Swin relative-position tables (SPEC §2.1) whatever the model is for next,
+    Another window resamples the Swin relative-position tables (docs/method.md#vision-encoder) whatever the
+    model is for next,
     fine-tuning or evaluation only (the original skips this under --evaluate, then fails or misranks).
     """
     sd, cfg, report, optional = read_any_checkpoint(path)

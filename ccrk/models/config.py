@@ -70,7 +70,7 @@ class CCRKConfig:
 
     @classmethod
     def paper(cls, image_res: int = 224) -> "CCRKConfig":
-        """CCRK at full size (SPEC §2): Swin-B, XLM-R-large's odd layers as 6 text + 6 fusion layers,
+        """CCRK at full size (docs/method.md#model): Swin-B, XLM-R-large's odd layers as 6 text + 6 fusion layers,
         523,565,901 parameters at 224 px; the window is image_res / 32 (224 px: 7, 384 px: 12)."""
         return cls().with_resolution(image_res, image_res // 32)
 

@@ -1,4 +1,6 @@
-"""Fusion layers 6-11: BERT post-LN blocks with cross-attention to the image tokens (SPEC §2.2).
+"""Fusion layers 6-11: BERT post-LN blocks with cross-attention to the image tokens.
+
+Shapes: docs/method.md#text-and-fusion-encoder.
 
 Written here rather than taken from transformers, whose non-decoder XLM-R layers refuse
 cross-attention and whose decoder mode is causal. Module names follow BERT, so that the original

@@ -1,4 +1,6 @@
-"""Key map between ccrk's state dict and the original CCLM/CCRK checkpoint layout (SPEC §9), both ways.
+"""Key map between ccrk's state dict and the original CCLM/CCRK checkpoint layout, both ways.
+
+The layout: docs/method.md#checkpoint-layout.
 
 Original                                              ccrk
 vision_encoder.<Microsoft Swin key>                   vision_encoder.swin.<timm key>

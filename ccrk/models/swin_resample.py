@@ -1,4 +1,4 @@
-"""Swin relative-position-bias tables resampled to another window (SPEC §2.1).
+"""Swin relative-position-bias tables resampled to another window (docs/method.md#vision-encoder).
 
 The BEiT geometric-progression method of the original `interpolate_relative_pos_embed`: source
 offsets are spread over the target range with distances growing by a ratio q, then a per-head

@@ -1,4 +1,4 @@
-"""Image encoder: timm Swin Transformer returning [average-pooled token] + patch tokens (SPEC §2.1)."""
+"""Image encoder: timm Swin returning [average-pooled token] + patch tokens (docs/method.md#vision-encoder)."""
 
 import torch
 from timm.models.swin_transformer import SwinTransformer

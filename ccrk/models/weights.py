@@ -102,7 +102,10 @@ _XLMR_DROPPED = re.compile(r"(pooler\.|lm_head\.decoder\.|.*position_ids$)")
 
 
 def xlmr_to_ccrk(state_dict: dict, n_text: int, n_fusion: int) -> tuple[dict, KeyReport]:
-    """HF XLM-R keys -> ccrk's: layers 1, 3, ..., 2n-1 of 2n become 0..n-1 (SPEC §2.2), `lm_head` the MLM head."""
+    """HF XLM-R keys -> ccrk's: layers 1, 3, ..., 2n-1 of 2n become 0..n-1, `lm_head` the MLM head.
+
+    The selection: docs/method.md#text-and-fusion-encoder.
+    """
     n = n_text + n_fusion
     sd = {k.removeprefix("roberta."): v for k, v in state_dict.items()}
     layers = {int(m[1]) for k in sd if (m := re.match(r"encoder\.layer\.(\d+)\.", k))}
@@ -145,7 +148,7 @@ def load_text_init(model: CCRKModel, directory) -> KeyReport:
 
 # -- Swin ImageNet checkpoint (Microsoft layout) -> vision encoder --------------------------------------
 def swin_imagenet_to_ccrk(state_dict: dict) -> tuple[dict, KeyReport]:
-    """Microsoft Swin keys -> ours; buffers recomputed, the classifier `head.*` dropped (SPEC §2.1)."""
+    """Microsoft Swin keys -> ours; buffers recomputed, `head.*` dropped (docs/method.md#vision-encoder)."""
     out = {
         "vision_encoder.swin." + swin_from_microsoft(k): v
         for k, v in state_dict.items()

@@ -1,4 +1,6 @@
-"""EasyNMT with m2m_100 (the paper's translator, SPEC §3.6), on a local M2M-100 directory or by name online."""
+"""EasyNMT with m2m_100 (the paper's translator), on a local M2M-100 directory or by name online.
+
+See docs/method.md#translation."""
 
 from pathlib import Path
 

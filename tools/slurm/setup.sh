@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A single-node SLURM "cluster" on localhost for CI and for trying profiles/slurm (Debian 12 / SLURM 22.05; root).
 # munged + slurmctld + slurmd (+ slurmdbd + MariaDB, so that `sacct` works), started as plain background
-# daemons: no systemd, no cgroups, no real GPU. Measured facts behind each choice: ../shared/notes/slurm-test-cluster.md
+# daemons: no systemd, no cgroups, no real GPU. Measured facts behind each choice: docs/slurm-test-cluster.md
 #   SLURM_ACCT=dbd   (default) slurmdbd + MariaDB: sacct works, the snakemake plugin runs with its defaults
 #   SLURM_ACCT=none  no database: the plugin MUST then poll with `--slurm-status-command squeue`
 #   FAKE_GPUS=N      (default 1) advertise N fake GPUs (gres.conf, null devices) so --gpus/--gres jobs schedule

@@ -1,4 +1,4 @@
-"""Rules mscoco_*: one language's COCO captions -> <lang>.{train,val,test}.json (SPEC 5.4)."""
+"""Rules mscoco_*: one language's COCO captions -> <lang>.{train,val,test}.json."""
 
 from pathlib import Path
 

@@ -1,4 +1,4 @@
-"""Rule multi30k: raw task1/task2 files -> {train,val,test_2016_flickr}.<lang>.json (SPEC 5.4)."""
+"""Rule multi30k: raw task1/task2 files -> {train,val,test_2016_flickr}.<lang>.json."""
 
 from pathlib import Path
 
