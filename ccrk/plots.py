@@ -12,10 +12,13 @@ import pandas as pd  # noqa: E402
 
 from ccrk.io import atomic_path  # noqa: E402
 
-# Published R@1 (percent), for context only; never produced by ccrk.
-# IGLUE baselines: e-bug/iglue results/xflickrco (zero-shot); CCRK: the paper's Table 1 (averages over the
-# non-English languages; per-language CCRK numbers are not published). Multi30K/MSCOCO anchors are mean
-# recall, not R@1, so their charts show ccrk's bars only.
+# Published R@1 (percent), for context only; never produced by ccrk. Sources:
+# - UC2 and xUNITER on xFlickr&CO, zero-shot: e-bug/iglue results/xflickrco/xFlickrCO_ir_0.csv and
+#   xFlickrCO_tr_0.csv (rows uc2, ctrl_xuniter; avg = the 7 non-English languages);
+# - UC2 on WIT, zero-shot: e-bug/iglue results/wit/WIT_ir_0.csv and WIT_tr_0.csv (avg of the 10 non-English);
+# - CCRK 3M 10 languages (CCR^10-E): arXiv 2406.18254, Table 1 (averages over the non-English languages;
+#   per-language CCRK numbers are not published).
+# Multi30K/MSCOCO anchors are mean recall, not R@1, so their charts show ccrk's bars only.
 PUBLISHED: dict[str, list[tuple[str, str, dict[str, float]]]] = {
     "xflickrco": [
         (

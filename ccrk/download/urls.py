@@ -1,7 +1,7 @@
 """Readers of image URL lists: CC3M TSV, SBU-style URL lines, COCO caption JSON (`coco_url`).
 
 Every row gets a `key`, the file name its image is stored under: the 0-based row number zero-padded to
-9 digits (CC3M and SBU have no ids; see fixtures/raw/cc3m/SOURCE.md), or the COCO file name without `.jpg`.
+9 digits (CC3M and SBU have no ids; see tests/fixtures/cc3m/SOURCE.md), or the COCO file name without `.jpg`.
 URLs are not checked here: an unusable URL is a failed row of the download manifest, counted like the others.
 """
 

@@ -3,7 +3,7 @@
 The format is docs/method.md#multi30k-and-mscoco-json.
 
 - en: Karpathy's `dataset_coco.json`; `restval` joins `train` (113,287 training images; forgetting it is a
-  classic bug). Captions are the `raw` strings (fixtures/raw/karpathy/SOURCE.md).
+  classic bug). Captions are the `raw` strings (tests/fixtures/karpathy/SOURCE.md).
 - ja: YJ Captions 26k, one COCO caption JSON (`images`, `annotations`); it ships no split, so the split comes
   from files listing image ids, or else a seeded random split that the report marks as such.
 - zh: COCO-CN, `<COCO file name>#<n><TAB><sentence>` lines whose images mix train2014 and val2014 and whose

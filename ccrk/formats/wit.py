@@ -3,7 +3,7 @@
 One line per (image, caption): `image_url`, `caption_reference_description`, `language`, `wit_ix`, ...
 The WIT pixel join (docs/method.md#wit) adds `image_content` (base64 image bytes); a record may instead name a file
 with `image_path` (relative to an image root). Captions are grouped by `image_url`: `image_idx` is not a
-unique image key in the published files (see fixtures/raw/iglue/SOURCE.md).
+unique image key in the published files (see tests/fixtures/iglue/SOURCE.md).
 """
 
 from __future__ import annotations
