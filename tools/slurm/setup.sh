@@ -159,6 +159,8 @@ done
 /usr/sbin/slurmctld
 wait_for 30 scontrol ping
 /usr/sbin/slurmd
+# a node drained by an earlier run (e.g. an oversized registration) stays drained across restarts: resume it
+scontrol update NodeName="$H" State=RESUME 2>/dev/null || true
 wait_for 30 sh -c "sinfo -h -n $H -o %T | grep -qx idle" || {
   sinfo -R; dump_logs; exit 1; }
 
