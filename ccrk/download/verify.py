@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import ctypes.util
+import functools
 import io
 import re
 import threading
@@ -44,12 +44,13 @@ class StoredImage:
     original_height: int
 
 
+@functools.cache  # once per process
 def _large_blocks_to_the_os(threshold: int = 4 << 20) -> None:
     """glibc serves large blocks from its heaps once one has been freed (a moving mmap threshold) and keeps
     them per thread: each download thread would hold its largest image's memory after the image is gone,
     whatever the budget. A fixed threshold maps every block over 4 MB and gives it back when freed."""
     try:
-        ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").mallopt(-3, threshold)  # M_MMAP_THRESHOLD
+        ctypes.CDLL(None).mallopt(-3, threshold)  # -3: M_MMAP_THRESHOLD; CDLL(None): the C library loaded
     except (OSError, AttributeError):  # not glibc: nothing to do
         pass
 
