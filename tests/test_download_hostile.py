@@ -198,6 +198,8 @@ def test_decode_budget_admits_in_order_and_lets_a_lone_image_through():
     big.join()
     small.join()
     assert budget.used == 0
+    with pytest.raises(ValueError, match="max_pixels 60 is over download.decode_pixels 50"):
+        DownloadConfig(max_pixels=60, decode_pixels=50)  # an image at the cap could never be decoded
 
 
 _MEASURE = """
