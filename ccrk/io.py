@@ -1,10 +1,14 @@
-"""Atomic writers and a JSONL reader whose errors name the file, line and field."""
+"""Atomic writers, and readers of text, JSON and JSONL whose errors name the file, line and field: bad bytes
+are an error (never a bare UnicodeDecodeError), a leading byte-order mark is dropped."""
 
+import codecs
 import contextlib
+import gzip
 import json
 import os
 import shutil
 import tempfile
+import zlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -66,24 +70,67 @@ def write_json(path, obj: Any) -> None:
         f.write("\n")
 
 
-def read_json(path) -> Any:
+def _open_binary(path):
+    return gzip.open(path, "rb") if str(path).endswith(".gz") else open(path, "rb")
+
+
+def decode_utf8(path, line_no: int, raw: bytes) -> str:
+    """One line's bytes as text; bytes that are not UTF-8 raise DataError naming the line and column."""
     try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise DataError(
+            path,
+            line_no,
+            None,
+            f"invalid UTF-8: byte 0x{raw[e.start]:02x} at byte {e.start + 1} of the line; expected UTF-8 text",
+        ) from None
+
+
+def iter_raw_lines(path) -> Iterator[tuple[int, bytes]]:
+    """(1-based line number, bytes without the line ending) of a file, gunzipped if it ends in `.gz`; a leading
+    UTF-8 byte-order mark is dropped. Lines end at LF only (a CR before it is dropped), as Python's newline="\n"."""
+    try:
+        with _open_binary(path) as f:
+            for line_no, raw in enumerate(f, start=1):
+                if line_no == 1:
+                    raw = raw.removeprefix(codecs.BOM_UTF8)
+                yield line_no, raw.rstrip(b"\n").rstrip(b"\r")
+    except (gzip.BadGzipFile, EOFError, zlib.error) as e:
+        raise DataError(path, None, None, f"corrupt gzip data: {e}") from None
+
+
+def iter_lines(path) -> Iterator[tuple[int, str]]:
+    """(1-based line number, text) of a UTF-8 text file (see iter_raw_lines); bad bytes raise DataError."""
+    for line_no, raw in iter_raw_lines(path):
+        yield line_no, decode_utf8(path, line_no, raw)
+
+
+def read_json(path) -> Any:
+    """A JSON file (a leading byte-order mark is dropped); bad bytes or bad JSON raise DataError with the line."""
+    with open(path, "rb") as f:
+        data = f.read().removeprefix(codecs.BOM_UTF8)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:  # the error of the line that holds the bad byte
+        start, end = data.rfind(b"\n", 0, e.start) + 1, data.find(b"\n", e.start)
+        decode_utf8(path, data.count(b"\n", 0, e.start) + 1, data[start : end if end >= 0 else len(data)])
+        raise
+    try:
+        return json.loads(text)
     except json.JSONDecodeError as e:
         raise DataError(path, e.lineno, None, f"invalid JSON: {e.msg}") from None
 
 
 def iter_jsonl(path) -> Iterator[tuple[int, dict]]:
     """Yield (1-based line number, object) for every non-blank line; a bad line raises DataError."""
-    with open(path, encoding="utf-8") as f:
-        for line_no, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise DataError(path, line_no, None, f"invalid JSON ({e.msg} at column {e.colno})") from None
-            if not isinstance(obj, dict):
-                raise DataError(path, line_no, None, f"expected a JSON object, got {type(obj).__name__}")
-            yield line_no, obj
+    for line_no, line in iter_lines(path):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise DataError(path, line_no, None, f"invalid JSON ({e.msg} at column {e.colno})") from None
+        if not isinstance(obj, dict):
+            raise DataError(path, line_no, None, f"expected a JSON object, got {type(obj).__name__}")
+        yield line_no, obj

@@ -283,7 +283,7 @@ def test_rules_run_from_the_raw_fixtures(tmp_path):
         "pretrain_given": "given.jsonl",
         "pretrain_images": str(tmp_path / "web"),
         "downloads": {"cc3m": {"urls": str(tmp_path / "urls.tsv"), "shards": 2}},
-        "download": {"timeout": 0.5, "threads": 4, "image_size": 32},
+        "download": {"timeout": 0.5, "threads": 4, "image_size": 32, "allow_hosts": ["127.0.0.1"]},
         "multi30k": str(M30K),
         "wit": {"test_pixels": [str(tmp_path / "pixels")]},
         "mscoco": {

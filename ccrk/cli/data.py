@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import fields
+from dataclasses import MISSING, fields
 
 import yaml
 
@@ -96,7 +96,11 @@ def add_data_commands(cmd) -> None:
     def settings_flags(s):
         s.add_argument("--config", help="YAML whose data.download section gives the settings")
         for f in fields(DownloadConfig):
-            s.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name, type=type(f.default), default=None)
+            flag = f"--{f.name.replace('_', '-')}"
+            if f.default is MISSING:  # a list (allow_hosts): one or more values
+                s.add_argument(flag, dest=f.name, nargs="+", default=None)
+            else:
+                s.add_argument(flag, dest=f.name, type=type(f.default), default=None)
 
     s = cmd(
         "download",
@@ -120,7 +124,10 @@ def add_data_commands(cmd) -> None:
     s.add_argument("--manifest", required=True)
     s.add_argument("--stats", required=True)
     s.add_argument("--images-root", required=True)
-    s.add_argument("--kinds", help="comma-separated error kinds to retry (default: every failed row)")
+    s.add_argument(
+        "--kinds",
+        help="comma-separated error kinds to retry (default: every failed row); unknown ones are an error",
+    )
     settings_flags(s)
     s = cmd("wit-join", _wit, "join IGLUE WIT annotations with Kaggle pixel CSVs (rules wit_join_*)")
     s.add_argument("--annotations", nargs="+", required=True)

@@ -10,6 +10,7 @@ then the folder is renamed into place and the manifest and stats are written ato
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import hashlib
 import json
 import logging
@@ -18,15 +19,22 @@ import queue
 import shutil
 import time
 from collections import Counter
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
-from ccrk.download.fetch import Fetcher, FetchError
+from ccrk.download.fetch import FETCH_KINDS, Fetcher, FetchError
 from ccrk.download.urls import UrlRow, read_url_list
-from ccrk.download.verify import RESIZE_MODES, ImageRejected, verify_and_resize
+from ccrk.download.verify import IMAGE_KINDS, RESIZE_MODES, DecodeBudget, ImageRejected, verify_and_resize
+from ccrk.errors import CCRKError
 from ccrk.io import iter_jsonl, read_json, write_json, write_jsonl
 
 log = logging.getLogger("ccrk.download")
+ERROR_KINDS = (*FETCH_KINDS, *IMAGE_KINDS, "other")  # every error_kind a manifest row can carry
+OUTPUT_SETTINGS = ("image_size", "resize_mode", "quality")  # what the stored images look like
+
+
+class DownloadStalled(CCRKError):
+    """The watchdog: a shard whose first rows almost all fail points at the network, not at the URLs."""
 
 
 @dataclass
@@ -35,18 +43,28 @@ class DownloadConfig:
     resize_mode: str = "keep_ratio"  # keep_ratio (never enlarges) | center_crop | none
     threads: int = 64  # concurrent downloads in one shard job (shard jobs in parallel add processes)
     timeout: float = 10.0  # seconds to connect, and for each read
+    deadline: float = 30.0  # seconds one URL may take in all: DNS, connect, redirects, body, retries
     retries: int = 0  # extra tries after a timeout, a connection error or HTTP 5xx/429
     max_redirects: int = 10  # more redirects fail the row (this is how a redirect loop ends)
     max_bytes: int = 20_000_000  # a larger body is refused, by Content-Length or while it streams
-    max_pixels: int = (
-        89_478_485  # width x height cap, read from the header before decoding (Pillow's default)
-    )
+    max_pixels: int = 50_000_000  # width x height cap, read from the header before decoding
+    decode_pixels: int = 100_000_000  # pixels decoded at once across the shard's threads (~10 bytes each)
+    max_retry_after: float = 10.0  # a longer Retry-After (429/503) ends the row instead of waiting
+    allow_hosts: list[str] = field(default_factory=list)  # fetched despite the host policy (hosts, networks)
+    watchdog_rows: int = 1000  # check the success rate once this many rows are fetched (0: never)
+    watchdog_min_success: float = 0.05  # below it the shard stops: DNS down or a proxy in the way
     quality: int = 95  # JPEG quality of the stored images
     user_agent: str = "ccrk-download/0.1"
 
     def __post_init__(self):
         if self.resize_mode not in RESIZE_MODES:
             raise ValueError(f"download.resize_mode {self.resize_mode!r}: expected one of {RESIZE_MODES}")
+        if self.max_pixels > self.decode_pixels:
+            raise ValueError(
+                f"download.max_pixels {self.max_pixels} is over download.decode_pixels {self.decode_pixels}: "
+                "an image at the cap could never be decoded"
+            )
+        self.allow_hosts = [str(h) for h in self.allow_hosts]
 
 
 def download_config(d: dict | None) -> DownloadConfig:
@@ -86,12 +104,14 @@ def _record(row: UrlRow, **values) -> dict:
     return {**base, **values}
 
 
-def _fetch_one(row: UrlRow, fetcher: Fetcher, cfg: DownloadConfig, out_dir: Path, subdir: str) -> dict:
+def _fetch_one(
+    row: UrlRow, fetcher: Fetcher, cfg: DownloadConfig, out_dir: Path, subdir: str, budget
+) -> dict:
     """Fetch, verify and store one row; every failure becomes a manifest record, never an exception."""
     try:
         data, content_type = fetcher.fetch(row.url)
         image = verify_and_resize(
-            data, content_type, cfg.image_size, cfg.resize_mode, cfg.max_pixels, cfg.quality
+            data, content_type, cfg.image_size, cfg.resize_mode, cfg.max_pixels, cfg.quality, budget
         )
     except (FetchError, ImageRejected) as e:
         return _record(row, error_kind=e.kind, error=str(e)[:500])
@@ -115,16 +135,32 @@ def _fetch_one(row: UrlRow, fetcher: Fetcher, cfg: DownloadConfig, out_dir: Path
 
 def _fetch_all(rows: list[UrlRow], cfg: DownloadConfig, out_dir: Path, subdir: str):
     """Yield a record per row as it finishes, with at most 2 x threads rows in flight."""
-    fetcher = Fetcher(cfg.timeout, cfg.max_bytes, cfg.max_redirects, cfg.retries, cfg.threads, cfg.user_agent)
+    fetcher = Fetcher(
+        cfg.timeout,
+        cfg.max_bytes,
+        cfg.max_redirects,
+        cfg.retries,
+        cfg.threads,
+        cfg.user_agent,
+        cfg.deadline,
+        cfg.max_retry_after,
+        cfg.allow_hosts,
+    )
+    budget = DecodeBudget(cfg.decode_pixels)  # shared: memory is bounded across the shard, not per image
     finished: queue.SimpleQueue = (
         queue.SimpleQueue()
     )  # O(1) per row, unlike cf.wait over every pending future
     start = last_log = time.monotonic()
     in_flight = n = 0
-    with cf.ThreadPoolExecutor(cfg.threads, thread_name_prefix="download") as pool:
+    with (
+        contextlib.closing(fetcher),
+        cf.ThreadPoolExecutor(cfg.threads, thread_name_prefix="download") as pool,
+    ):
         for row in [*rows, None]:
             if row is not None:
-                pool.submit(_fetch_one, row, fetcher, cfg, out_dir, subdir).add_done_callback(finished.put)
+                pool.submit(_fetch_one, row, fetcher, cfg, out_dir, subdir, budget).add_done_callback(
+                    finished.put
+                )
                 in_flight += 1
             while in_flight >= (2 * cfg.threads if row is not None else 1):
                 in_flight -= 1
@@ -133,6 +169,25 @@ def _fetch_all(rows: list[UrlRow], cfg: DownloadConfig, out_dir: Path, subdir: s
             if time.monotonic() - last_log > 30:
                 last_log = time.monotonic()
                 log.info("%d/%d rows, %.1f rows/s", n, len(rows), n / (last_log - start))
+
+
+def _watched(records, cfg: DownloadConfig, subdir: str):
+    """Pass records through; once `watchdog_rows` have come, stop the shard if under `watchdog_min_success`
+    of them succeeded: a dead network fails every row, and recording thousands of failures helps no one."""
+    kinds: Counter = Counter()
+    for n, rec in enumerate(records, start=1):
+        kinds[rec["error_kind"] or "success"] += 1
+        if n == cfg.watchdog_rows and kinds["success"] < cfg.watchdog_min_success * n:
+            failed = dict(kinds.most_common())
+            failed.pop("success", None)
+            raise DownloadStalled(
+                f"download shard {subdir}: {kinds['success']} of the first {n} rows succeeded, under "
+                f"download.watchdog_min_success {cfg.watchdog_min_success:g}; failures {failed}. Is DNS or the "
+                "network down, or a proxy answering in the servers' place? The shard stopped; its successes are "
+                "kept and a rerun fetches the rest. For a list this dead, lower watchdog_min_success or set "
+                "watchdog_rows: 0."
+            )
+        yield rec
 
 
 def _load_progress(progress: Path, work_dir: Path, urls: dict[str, str]) -> dict[str, dict]:
@@ -193,11 +248,15 @@ def download_shard(
     todo = [r for r in rows if r.key not in done]
     log.info("shard %s: %d rows, %d done before, %d to fetch", subdir, len(rows), len(done), len(todo))
     start = time.monotonic()
-    with open(progress, "a", encoding="utf-8") as f:
-        for rec in _fetch_all(todo, cfg, work_dir, subdir):
-            f.write(json.dumps(rec, ensure_ascii=False) + "\n")
-            f.flush()
-            done[rec["key"]] = rec
+    try:
+        with open(progress, "a", encoding="utf-8") as f:
+            for rec in _watched(_fetch_all(todo, cfg, work_dir, subdir), cfg, subdir):
+                f.write(json.dumps(rec, ensure_ascii=False) + "\n")
+                f.flush()
+                done[rec["key"]] = rec
+    except DownloadStalled:  # the failures say nothing of the URLs: a rerun fetches them again
+        write_jsonl(progress, [r for r in done.values() if r["status"] == "success"])
+        raise
     seconds = time.monotonic() - start
     records = [done[r.key] for r in rows]
     if final_dir.exists():
@@ -225,10 +284,26 @@ def retry_failed(
 ) -> dict:
     """Fetch the failed rows (of `kinds`, default all) of a finished shard again; rewrite manifest and stats.
 
-    Settings default to those the shard was downloaded with (kept in its stats).
+    Settings default to those the shard was downloaded with (kept in its stats); those that shape the stored
+    images (OUTPUT_SETTINGS) must stay the same, so that a shard never holds images of two sizes. The watchdog
+    does not apply: retried rows are failures by choice.
     """
+    unknown = sorted(set(kinds or ()) - set(ERROR_KINDS))
+    if unknown:
+        raise ValueError(f"unknown error kind(s) {unknown}; expected some of {list(ERROR_KINDS)}")
     old = read_json(stats_path)
-    cfg = cfg or download_config(old["settings"])
+    shard_cfg = download_config(old["settings"])
+    cfg = cfg or shard_cfg
+    changed = [k for k in OUTPUT_SETTINGS if getattr(cfg, k) != getattr(shard_cfg, k)]
+    if changed:
+        raise CCRKError(
+            f"{stats_path}: the shard was stored with "
+            + ", ".join(f"{k} {getattr(shard_cfg, k)!r}" for k in changed)
+            + "; retrying with "
+            + ", ".join(f"{k} {getattr(cfg, k)!r}" for k in changed)
+            + " would leave a shard of mixed images. Retry with the shard's settings, or delete its manifest "
+            "and stats to download the whole shard again with the new ones."
+        )
     subdir = old["subdir"]
     records = [rec for _, rec in iter_jsonl(manifest_path)]
     folder = Path(images_root) / subdir

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 
 from ccrk.errors import DataError
-from ccrk.io import read_json
+from ccrk.io import iter_lines, read_json
 
 FORMATS = ("tsv", "urls", "coco")
 _SAFE_KEY = re.compile(r"^[A-Za-z0-9_.-]+$")
@@ -26,11 +26,11 @@ class UrlRow:
 
 
 def _lines(path):
-    with open(path, encoding="utf-8", newline="\n") as f:
-        for i, line in enumerate(f):
-            line = line.rstrip("\n").rstrip("\r")
-            if line.strip():  # a blank line (e.g. a final one) is no row but keeps the numbering
-                yield i, line
+    """(0-based line, text) of the non-blank lines: a blank line (e.g. a final one) is no row but keeps the
+    numbering; bad bytes are an error naming the line, a byte-order mark is dropped."""
+    for n, line in iter_lines(path):
+        if line.strip():
+            yield n - 1, line
 
 
 def _read_tsv(path) -> list[UrlRow]:
@@ -52,8 +52,7 @@ def _read_urls(path, captions_path=None) -> list[UrlRow]:
     rows = [UrlRow(i, f"{i:09d}", line.strip(), "") for i, line in _lines(path)]
     if captions_path is None:
         return rows
-    with open(captions_path, encoding="utf-8", newline="\n") as f:
-        captions = [c.rstrip("\n").rstrip("\r") for c in f]
+    captions = [c for _, c in iter_lines(captions_path)]
     needed = rows[-1].row + 1 if rows else 0
     if len(captions) < needed:
         raise DataError(
@@ -65,13 +64,27 @@ def _read_urls(path, captions_path=None) -> list[UrlRow]:
     return [UrlRow(r.row, r.key, r.url, captions[r.row]) for r in rows]
 
 
+def _type(value) -> str:
+    return "null" if value is None else type(value).__name__
+
+
 def _read_coco(path) -> list[UrlRow]:
     data = read_json(path)
     images = data.get("images") if isinstance(data, dict) else None
     if not isinstance(images, list):
         raise DataError(path, None, "images", "expected a COCO caption file with an 'images' list")
+    annotations = data.get("annotations", [])
+    if not isinstance(annotations, list):
+        raise DataError(path, None, "annotations", f"expected a list of objects, got {_type(annotations)}")
     first_caption = {}
-    for a in data.get("annotations", []):
+    for j, a in enumerate(annotations):
+        if not isinstance(a, dict) or not isinstance(a.get("caption", ""), str):
+            raise DataError(
+                path,
+                None,
+                f"annotations[{j}]",
+                f"expected {{'image_id': ..., 'caption': str}}, got {a!r:.80}",
+            )
         first_caption.setdefault(str(a.get("image_id")), a.get("caption", ""))
     rows = []
     for i, im in enumerate(images):

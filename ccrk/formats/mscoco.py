@@ -22,7 +22,7 @@ from pathlib import Path
 from ccrk.errors import DataError
 from ccrk.formats.caption_json import ImageCaptions, five_folds, keep_with_images, write_split
 from ccrk.formats.image_policy import MissingImages
-from ccrk.io import read_json, write_json
+from ccrk.io import iter_lines, read_json, write_json
 
 SPLITS = ("train", "val", "test")
 KARPATHY_SPLIT = {"train": "train", "restval": "train", "val": "val", "test": "test"}
@@ -89,12 +89,10 @@ def _image_id(value, path, where: str) -> int:
 def read_yjcaptions(path, image_dir: str = "coco") -> tuple[list[ImageCaptions], dict]:
     """Items in the order of `images`, captions grouped by `image_id`; orphans and caption-less images counted."""
     data = read_json(path)
-    if (
-        not isinstance(data, dict)
-        or not isinstance(data.get("images"), list)
-        or not isinstance(data.get("annotations"), list)
-    ):
-        raise DataError(path, None, "images/annotations", "expected a COCO caption file with both lists")
+    for key in ("images", "annotations"):
+        value = data.get(key) if isinstance(data, dict) else None
+        if not isinstance(value, list):
+            raise DataError(path, None, key, f"expected a list in a COCO caption file, got {value!r:.80}")
     captions = defaultdict(list)
     for j, a in enumerate(data["annotations"]):
         image_id = _image_id(
@@ -105,6 +103,10 @@ def read_yjcaptions(path, image_dir: str = "coco") -> tuple[list[ImageCaptions],
     for i, im in enumerate(data["images"]):
         image_id = _image_id(im.get("id") if isinstance(im, dict) else None, path, f"images[{i}].id")
         name = im.get("file_name") or f"COCO_train2014_{image_id:012d}.jpg"
+        if not isinstance(name, str):
+            raise DataError(
+                path, None, f"images[{i}].file_name", f"expected a COCO file name, got {name!r:.80}"
+            )
         try:
             image, named_id = coco_image(name, image_dir)
         except ValueError as e:
@@ -123,15 +125,14 @@ def read_yjcaptions(path, image_dir: str = "coco") -> tuple[list[ImageCaptions],
 def _split_ids(path) -> set[int]:
     """Image ids listed one per line, as numbers or COCO file names."""
     ids = set()
-    with open(path, encoding="utf-8") as f:
-        for n, line in enumerate(f, start=1):
-            token = line.strip()
-            if not token:
-                continue
-            try:
-                ids.add(int(token) if token.isdigit() else coco_image(token)[1])
-            except ValueError as e:
-                raise DataError(path, n, None, str(e)) from None
+    for n, line in iter_lines(path):
+        token = line.strip()
+        if not token:
+            continue
+        try:
+            ids.add(int(token) if token.isdigit() else coco_image(token)[1])
+        except ValueError as e:
+            raise DataError(path, n, None, str(e)) from None
     return ids
 
 
@@ -164,40 +165,37 @@ def read_coco_cn(caption_paths, split_paths: dict, image_dir: str = "coco") -> t
     captions: dict[str, dict[int, str]] = defaultdict(dict)
     where: dict[tuple[str, int], str] = {}
     for path in caption_paths:
-        with open(path, encoding="utf-8", newline="\n") as f:
-            for n, line in enumerate(f, start=1):
-                line = line.rstrip("\n").rstrip("\r")
-                if not line.strip():
-                    continue
-                key, tab, sentence = line.partition("\t")
-                name, hash_, index = key.partition("#")
-                if not tab or not hash_ or not index.isdigit():
-                    raise DataError(
-                        path, n, "key", f"expected '<COCO name>#<n><TAB><sentence>', got {line[:80]!r}"
-                    )
-                if not _COCO_NAME.match(name):
-                    raise DataError(path, n, "key", f"expected a COCO 2014 image name, got {name!r}")
-                if int(index) in captions[name]:
-                    raise DataError(path, n, "key", f"{key} already given at {where[(name, int(index))]}")
-                captions[name][int(index)] = sentence
-                where[(name, int(index))] = f"{path}:{n}"
+        for n, line in iter_lines(path):
+            if not line.strip():
+                continue
+            key, tab, sentence = line.partition("\t")
+            name, hash_, index = key.partition("#")
+            if not tab or not hash_ or not index.isdigit():
+                raise DataError(
+                    path, n, "key", f"expected '<COCO name>#<n><TAB><sentence>', got {line[:80]!r}"
+                )
+            if not _COCO_NAME.match(name):
+                raise DataError(path, n, "key", f"expected a COCO 2014 image name, got {name!r}")
+            if int(index) in captions[name]:
+                raise DataError(path, n, "key", f"{key} already given at {where[(name, int(index))]}")
+            captions[name][int(index)] = sentence
+            where[(name, int(index))] = f"{path}:{n}"
     out, missing = {}, 0
     for split, path in split_paths.items():
         out[split] = []
-        with open(path, encoding="utf-8") as f:
-            for n, line in enumerate(f, start=1):
-                name = line.strip().removesuffix(".jpg")
-                if not name:
-                    continue
-                try:
-                    image, coco_id = coco_image(name, image_dir)
-                except ValueError as e:
-                    raise DataError(path, n, None, str(e)) from None
-                if name not in captions:
-                    missing += 1
-                    continue
-                texts = [captions[name][k] for k in sorted(captions[name])]
-                out[split].append(ImageCaptions(image, coco_id, texts, f"{path}:{n}"))
+        for n, line in iter_lines(path):
+            name = line.strip().removesuffix(".jpg")
+            if not name:
+                continue
+            try:
+                image, coco_id = coco_image(name, image_dir)
+            except ValueError as e:
+                raise DataError(path, n, None, str(e)) from None
+            if name not in captions:
+                missing += 1
+                continue
+            texts = [captions[name][k] for k in sorted(captions[name])]
+            out[split].append(ImageCaptions(image, coco_id, texts, f"{path}:{n}"))
     return out, {"split_images_without_captions": missing}
 
 

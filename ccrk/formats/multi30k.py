@@ -8,13 +8,13 @@ one caption of task1 (CCLM issues #3/#7). Line i of every caption file is the im
 
 from __future__ import annotations
 
-import gzip
 import posixpath
 from pathlib import Path
 
 from ccrk.errors import DataError
 from ccrk.formats.caption_json import ImageCaptions, keep_with_images, write_split
 from ccrk.formats.image_policy import MissingImages
+from ccrk.io import iter_lines
 
 # output split -> (task1 name, task2 name); task2 calls the 2016 test set plain `test_2016`
 SPLITS = {
@@ -30,10 +30,8 @@ def read_lines(path) -> list[str]:
     """Lines of a text file, or of `<path>.gz` when only the compressed file is there (as published)."""
     path = Path(path)
     gz = path.with_name(path.name + ".gz")
-    opener = (gzip.open, gz) if not path.exists() and gz.exists() else (open, path)
     try:
-        with opener[0](opener[1], "rt", encoding="utf-8", newline="\n") as f:
-            return [line.rstrip("\n").rstrip("\r") for line in f]
+        return [line for _, line in iter_lines(gz if not path.exists() and gz.exists() else path)]
     except FileNotFoundError:
         raise DataError(path, None, None, f"missing Multi30K file (also looked for {gz.name})") from None
 

@@ -9,20 +9,15 @@ Errors name the file, the record (0-based list index) and the field.
 
 from __future__ import annotations
 
-import json
-
 from ccrk.errors import DataError
 from ccrk.formats.eval_set import EvalSetBuilder
 from ccrk.formats.iglue import RetrievalEvalSet, RetrievalTrainItem
 from ccrk.formats.paths import join_under
+from ccrk.io import read_json
 
 
 def _records(path) -> list[dict]:
-    try:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
-    except json.JSONDecodeError as e:
-        raise DataError(path, e.lineno, None, f"invalid JSON: {e.msg}") from None
+    data = read_json(path)
     if not isinstance(data, list):
         raise DataError(path, None, None, f"expected a JSON list of records, got {type(data).__name__}")
     for i, rec in enumerate(data):

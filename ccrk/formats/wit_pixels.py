@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
-import gzip
 import io
 import json
 import logging
@@ -25,24 +24,29 @@ from pathlib import Path
 
 from PIL import Image
 
+from ccrk.download.verify import WEB_FORMATS
 from ccrk.errors import DataError
 from ccrk.formats.image_policy import POLICIES
-from ccrk.io import atomic_open, iter_jsonl, write_json
+from ccrk.io import atomic_open, decode_utf8, iter_jsonl, iter_raw_lines, write_json
 
 log = logging.getLogger("ccrk.wit")
 
 
 def iter_pixel_rows(path):
-    """Yield (line, image_url, base64) of a pixel CSV; a header line is skipped, a line without a TAB is
-    yielded with base64 None (counted as a bad row by the caller)."""
-    opener = gzip.open if str(path).endswith(".gz") else open
-    with opener(path, "rt", encoding="utf-8", newline="\n") as f:
-        for n, line in enumerate(f, start=1):
-            url, tab, rest = line.rstrip("\n").rstrip("\r").partition("\t")
-            if n == 1 and url == "image_url":
-                continue
-            if url:
-                yield n, url, (rest.split("\t", 1)[0] if tab else None)
+    """Yield (line, image_url, base64, problem) of a pixel CSV (a byte-order mark and a header line are
+    skipped). A bad row is yielded, not raised, for the caller to count: a line without a TAB has base64 None;
+    a line that is not UTF-8 has image_url None and the problem named."""
+    for n, raw in iter_raw_lines(path):
+        try:
+            line = decode_utf8(path, n, raw)
+        except DataError as e:
+            yield n, None, None, str(e)
+            continue
+        url, tab, rest = line.partition("\t")
+        if n == 1 and url == "image_url":
+            continue
+        if url:
+            yield n, url, (rest.split("\t", 1)[0] if tab else None), None
 
 
 def decode_pixels(b64: str | None) -> bytes:
@@ -54,7 +58,7 @@ def decode_pixels(b64: str | None) -> bytes:
     except binascii.Error as e:
         raise ValueError(f"invalid base64: {e}") from None
     try:
-        with Image.open(io.BytesIO(data)) as im:
+        with Image.open(io.BytesIO(data), formats=WEB_FORMATS) as im:
             im.load()
     except Exception as e:
         raise ValueError(f"not a decodable image: {type(e).__name__}: {e}") from None
@@ -109,11 +113,15 @@ def _collect_pixels(db: sqlite3.Connection, pixel_paths, wanted: set[str]) -> di
     stats = {}
     for path in pixel_paths:
         counts = {"rows": 0, "matched": 0, "bad_rows": 0, "bad_first": []}
-        for n, url, b64 in iter_pixel_rows(path):
+        for n, url, b64, problem in iter_pixel_rows(path):
             counts["rows"] += 1
-            if url not in wanted or db.execute("SELECT 1 FROM px WHERE url = ?", (url,)).fetchone():
+            if problem is None and (
+                url not in wanted or db.execute("SELECT 1 FROM px WHERE url = ?", (url,)).fetchone()
+            ):
                 continue
             try:
+                if problem is not None:
+                    raise ValueError(problem.removeprefix(f"{path}:{n}: "))
                 decode_pixels(b64)
             except ValueError as e:
                 counts["bad_rows"] += 1
