@@ -36,7 +36,9 @@ FAULTS = {  # path -> the error kind its manifest row must carry
     "/to-file": "scheme",
     "/bomb.png": "too_many_pixels",
 }
-SETTINGS = DownloadConfig(image_size=48, timeout=0.4, max_bytes=100_000, max_pixels=4_000_000, threads=8)
+SETTINGS = DownloadConfig(
+    image_size=48, timeout=0.4, max_bytes=100_000, max_pixels=4_000_000, threads=8, output_format="files"
+)
 
 
 @pytest.fixture(scope="module")
@@ -206,6 +208,8 @@ def _cli_download(tmp_path, urls_path, out):
         "0.4",
         "--image-size",
         "48",
+        "--output-format",
+        "files",
     ]
 
 
@@ -408,11 +412,11 @@ def test_resume_keeps_progress_only_for_the_same_settings(tmp_path, server, monk
         else:
             return download.download_shard(*args)
 
-    one = DownloadConfig(image_size=48, threads=1, timeout=2)
+    one = DownloadConfig(image_size=48, threads=1, timeout=2, output_format="files")
     run(one, kill=True)
     assert run(one, kill=False)["resumed"] == 2
     run(one, kill=True)
-    other = DownloadConfig(image_size=32, threads=1, timeout=2)
+    other = DownloadConfig(image_size=32, threads=1, timeout=2, output_format="files")
     assert run(other, kill=False)["resumed"] == 0  # stored at another size: nothing reused
     with Image.open(tmp_path / "images" / "web" / "000" / "000000004.jpg") as im:
         assert min(im.size) == 32
