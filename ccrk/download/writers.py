@@ -26,7 +26,7 @@ from webdataset import TarWriter
 from ccrk.io import atomic_path
 
 OUTPUT_FORMATS = ("webdataset", "files")
-TAR_MTIME = 0.0  # fixed member mtime: the same shard always gives the same tar bytes
+TAR_MTIME = 0  # fixed integer mtime: the same bytes every time, and no PAX header per member
 # error kinds raised while decoding (img2dataset's failed_to_resize); every other kind failed to download
 DECODE_KINDS = frozenset({"not_image", "decode", "too_many_pixels"})
 # img2dataset's parquet columns (caption, url, then what its downloader adds), then ccrk's own
@@ -119,16 +119,15 @@ def write_files(records: list[dict], staging: Path, paths: dict) -> None:
 def write_webdataset(records: list[dict], staging: Path, paths: dict, start_time: float) -> None:
     """Tar (row order), parquet and stats from the staged images; the staging folder is removed last."""
     with atomic_path(paths["tar"]) as tmp, open(tmp, "wb") as stream:
-        with TarWriter(stream, mtime=TAR_MTIME) as tar:
+        with TarWriter(stream, mtime=TAR_MTIME, encoder=False) as tar:  # values are bytes already
             for rec in records:
                 if rec["status"] == "success":
-                    meta = sample_meta(rec)
                     tar.write(
                         {
                             "__key__": rec["key"],
                             "jpg": (staging / f"{rec['key']}.jpg").read_bytes(),
-                            "txt": rec["caption"] or "",
-                            "json": json.dumps(meta, indent=4, ensure_ascii=False),
+                            "txt": (rec["caption"] or "").encode(),
+                            "json": json.dumps(sample_meta(rec), indent=4, ensure_ascii=False).encode(),
                         }
                     )
     table = pa.Table.from_pylist([sample_meta(r) for r in records], schema=PARQUET_SCHEMA)
