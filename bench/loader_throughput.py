@@ -90,6 +90,19 @@ def measure(batches, n_images: int) -> tuple[float, float]:
     return seen / (time.perf_counter() - wall), seen / (_cpu() - cpu)
 
 
+def read_only(source, files, groups, root) -> tuple[float, float]:
+    """(images per wall second, per CPU second) of reading the encoded images alone: the part that differs."""
+    from ccrk.data.stream import ShardStream
+
+    wall, cpu = time.perf_counter(), _cpu()
+    if source == "files":
+        n = sum(len((root / it.image_path).read_bytes()) > 0 for it in files)
+    else:
+        stream = ShardStream(groups, root, None, None, None, 0, 0, 0, 0, 1)
+        n = sum(1 for _ in stream._samples(sorted(groups)))
+    return n / (time.perf_counter() - wall), n / (_cpu() - cpu)
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--images", type=int, default=512)
@@ -117,9 +130,11 @@ def main():
             "tar shards": lambda: stream_loader(groups, root, transform, collate, plan, 0, 0, steps, 0, 1000),
         }
         results = {name: [] for name in sources}
+        reads = {name: [] for name in sources}
         for _ in range(a.rounds):
             for name, loader in sources.items():
                 results[name].append(measure(loader(), steps * a.batch))
+                reads[name].append(read_only(name, files, groups, root))
         size = sum(f.stat().st_size for f in (root / "img").iterdir()) / a.images
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
@@ -135,6 +150,9 @@ def main():
     }
     for name, (wall, cpu) in med.items():
         print(f"{name:11s}: {wall:7.1f} images/s wall, {cpu:7.1f} images per CPU second")
+    for name, rs in reads.items():
+        wall, cpu = (float(np.median([r[i] for r in rs])) for i in (0, 1))
+        print(f"{name:11s}: read only (no decode): {wall:8.0f} images/s wall, {cpu:8.0f} per CPU second")
     cpu, wall = (med["tar shards"][i] / med["files"][i] for i in (1, 0))
     print(f"tar / files: {cpu:.2f}x per CPU second, {wall:.2f}x wall")
 

@@ -2,12 +2,10 @@
 
 import io
 import json
-import os
-import signal
 import subprocess
 import tarfile
-import time
 from collections import Counter
+from functools import partial
 
 import pyarrow.parquet as pq
 import pytest
@@ -18,7 +16,7 @@ from ccrk.cli import main
 from ccrk.io import iter_jsonl
 from tests.conftest import REPO
 from tests.image_server import ImageServer
-from tests.test_download import _cli_download, _url_list
+from tests.test_download import _cli_download, _url_list, clean_killed_resumed
 
 # img2dataset's parquet columns (reader + downloader: caption, url, key, status, ...) and _stats.json fields
 IMG2DATASET_COLUMNS = [
@@ -64,31 +62,14 @@ def _stem(tmp_path, out):
 def test_killed_webdataset_shard_resumes_to_the_same_bytes(tmp_path, server):
     paths = [f"/good/{i}.jpg" for i in range(20, 44)] + ["/missing", "/page.html", "/corrupt.jpg"]
     urls = _url_list(tmp_path / "urls.tsv", server, paths)
-    server.latency = 0.08  # ~1 s for the whole list on 2 threads: the kill lands in the middle
-    try:
-        subprocess.run(
-            _webdataset(tmp_path, tmp_path / "urls.tsv", "clean"), check=True, cwd=REPO, timeout=60
-        )
-        server.counts.clear()
-        proc = subprocess.Popen(_webdataset(tmp_path, tmp_path / "urls.tsv", "killed"), cwd=REPO)
-        progress = tmp_path / "killed" / "manifest.jsonl.partial"
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and (
-            not progress.exists() or len(progress.read_text().splitlines()) < 8
-        ):
-            time.sleep(0.02)
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait()
-        done_before = [json.loads(line)["url"] for line in progress.read_text().splitlines()[:8]]
-        stem = _stem(tmp_path, "killed")
-        # nothing looks finished: no tar, parquet or stats yet, only the staging folder
+    stem = _stem(tmp_path, "killed")
+
+    def nothing_looks_finished():  # no tar, parquet or stats yet, only the staging folder
         assert not any(stem.with_name(stem.name + s).exists() for s in (".tar", ".parquet", "_stats.json"))
         assert stem.with_name("000.partial").is_dir()
-        subprocess.run(
-            _webdataset(tmp_path, tmp_path / "urls.tsv", "killed"), check=True, cwd=REPO, timeout=60
-        )
-    finally:
-        server.latency = 0.0
+
+    command = partial(_webdataset, tmp_path, tmp_path / "urls.tsv")
+    done_before = clean_killed_resumed(tmp_path, server, command, nothing_looks_finished)
     for url in done_before:  # rows finished before the kill were not fetched again
         assert server.counts[url.removeprefix(server.url)] == 1, url
     clean, killed = _stem(tmp_path, "clean"), _stem(tmp_path, "killed")

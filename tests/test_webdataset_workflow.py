@@ -34,21 +34,9 @@ def write_img2dataset_shard(folder, shard_id: int, rows: list[tuple[str, str, by
     """One shard exactly as img2dataset 1.4x writes it (output_format webdataset, the default columns):
     `{shard:05d}.tar` of its successes ({key}.jpg/.txt/.json, json indented by 4), `{shard:05d}.parquet` of
     every row, `{shard:05d}_stats.json`."""
-    schema = pa.schema(
-        [
-            ("caption", pa.string()),
-            ("url", pa.string()),
-            ("key", pa.string()),
-            ("status", pa.string()),
-            ("error_message", pa.string()),
-            ("width", pa.int32()),
-            ("height", pa.int32()),
-            ("original_width", pa.int32()),
-            ("original_height", pa.int32()),
-            ("exif", pa.string()),
-            ("sha256", pa.string()),
-        ]
-    )
+    text, int32 = pa.string(), pa.int32()
+    names = "caption url key status error_message width height original_width original_height exif sha256"
+    schema = pa.schema([(n, int32 if "width" in n or "height" in n else text) for n in names.split()])
     metas, start = [], time.time()
     with TarWriter(str(folder / f"{shard_id:05d}.tar")) as tar:
         for i, (caption, url, jpeg) in enumerate(rows):

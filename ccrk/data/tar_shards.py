@@ -14,7 +14,6 @@ import tarfile
 from collections import Counter
 
 from braceexpand import braceexpand
-from webdataset.tariterators import base_plus_ext
 
 from ccrk.errors import DataError
 
@@ -39,6 +38,8 @@ def image_of(sample: dict) -> bytes | None:
 
 def _scan(path: str) -> tuple[list[str], dict[str, str]]:
     """(keys of the samples that have an image, key -> url of their `.json`) of one tar, in member order."""
+    from webdataset.tariterators import base_plus_ext  # webdataset imports torch: only when shards are read
+
     keys: dict[str, None] = {}
     urls: dict[str, str] = {}
     try:

@@ -21,7 +21,6 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from webdataset import TarWriter
 
 from ccrk.io import atomic_path
 
@@ -118,6 +117,8 @@ def write_files(records: list[dict], staging: Path, paths: dict) -> None:
 
 def write_webdataset(records: list[dict], staging: Path, paths: dict, start_time: float) -> None:
     """Tar (row order), parquet and stats from the staged images; the staging folder is removed last."""
+    from webdataset import TarWriter  # imports torch: only a shard that writes a tar pays for it
+
     with atomic_path(paths["tar"]) as tmp, open(tmp, "wb") as stream:
         with TarWriter(stream, mtime=TAR_MTIME, encoder=False) as tar:  # values are bytes already
             for rec in records:
