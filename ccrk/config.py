@@ -76,6 +76,7 @@ class PretrainConfig:
     seed: int = 42
     save_every: int = 10000  # optimizer steps between resumable checkpoints
     num_workers: int = 4  # DataLoader workers per process
+    shuffle_buffer: int = 5000  # samples per loader worker mixed before batching (tar shards only)
     gather_grad: str = "local"  # DDP all-gather backward: "local" as the original, "full" = one big process
     checkpoint: str = (
         ""  # a released checkpoint used instead of pretraining (rules/common.smk pretrained_model)

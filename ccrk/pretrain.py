@@ -9,8 +9,9 @@ import torch
 
 from ccrk.config import PretrainConfig
 from ccrk.data.pretrain_dataset import PretrainCollator, PretrainDataset, read_corpus
+from ccrk.data.stream import ShardPlan, group_items, stream_loader
 from ccrk.data.transforms import train_transform
-from ccrk.distributed import is_main, world_size
+from ccrk.distributed import is_main, rank, world_size
 from ccrk.losses import weighted_losses
 from ccrk.models import CCRKConfig, CCRKModel, load_init_weights, save_checkpoint
 from ccrk.tokenizer import load_tokenizer
@@ -55,6 +56,20 @@ def pretrain_steps_per_epoch(corpus_size: int, batch_size: int, epoch_size: int 
     return steps
 
 
+def stream_steps_per_epoch(plan: ShardPlan, epochs: int, epoch_size: int | None = None) -> int:
+    """Steps per epoch when streaming from shards: what every (epoch, rank, worker) can fill with whole batches,
+    or ceil(epoch_size / global batch) if that fits (ccrk.data.stream)."""
+    limit, where = plan.max_steps(epochs)
+    steps = limit if epoch_size is None else math.ceil(epoch_size / (plan.batch_size * plan.world))
+    if steps < 1 or steps > limit:
+        raise ValueError(
+            f"pretraining needs {max(steps, 1)} batches of {plan.batch_size} per rank and epoch; the shards give "
+            f"at most {limit} ({where}; {len(plan.sizes)} shards over {plan.world} rank(s) x "
+            f"{max(1, plan.workers)} worker(s): fewer workers, more shards or a smaller pretrain.epoch_size)"
+        )
+    return steps
+
+
 def run_pretraining(
     corpus_paths,
     image_root,
@@ -70,17 +85,44 @@ def run_pretraining(
     model = initial_model(tok, model_cfg).to(device)
     items = read_corpus(corpus_paths, list(cfg.languages))
     aug = cfg.augment
-    dataset = PretrainDataset(
-        items,
-        image_root,
-        train_transform(model.cfg.vision.image_res, aug.crop_scale_min, aug.hflip, aug.randaugment),
-    )
+    transform = train_transform(model.cfg.vision.image_res, aug.crop_scale_min, aug.hflip, aug.randaugment)
     collate = PretrainCollator(tok, cfg.max_tokens, cfg.max_words, cfg.masking, cfg.caption_num, cfg.seed)
     k = cfg.caption_num or len(cfg.languages)
-    n_steps = pretrain_steps_per_epoch(len(dataset), cfg.batch_size, cfg.epoch_size)
+    if any(item.shard is not None for item in items):  # webdataset tar shards: streamed
+        groups = group_items(items)
+        plan = ShardPlan(
+            {s: len(g) for s, g in groups.items()}, cfg.batch_size, world_size(), cfg.num_workers, cfg.seed
+        )
+        n_steps = stream_steps_per_epoch(plan, cfg.epochs, cfg.epoch_size)
+        source = f"{len(groups)} shards"
+
+        def batches(epoch, start):
+            args = (
+                groups,
+                image_root,
+                transform,
+                collate,
+                plan,
+                rank(),
+                epoch,
+                n_steps,
+                start,
+                cfg.shuffle_buffer,
+            )
+            return stream_loader(*args)
+
+    else:
+        dataset = PretrainDataset(items, image_root, transform)
+        n_steps = pretrain_steps_per_epoch(len(dataset), cfg.batch_size, cfg.epoch_size)
+        source = "image files"
+
+        def batches(epoch, start):
+            return epoch_loader(dataset, cfg.batch_size, collate, cfg.seed, epoch, start, cfg.num_workers)
+
     log.info(
-        "pretraining on %d images x %d languages: %d epochs x %d steps, %.2fM parameters",
+        "pretraining on %d images (%s) x %d languages: %d epochs x %d steps, %.2fM parameters",
         len(items),
+        source,
         k,
         cfg.epochs,
         n_steps,
@@ -101,9 +143,6 @@ def run_pretraining(
             cfg.itm_hard_negatives,
         )
         return weighted_losses(parts, asdict(cfg.loss_weights))
-
-    def batches(epoch, start):
-        return epoch_loader(dataset, cfg.batch_size, collate, cfg.seed, epoch, start, cfg.num_workers)
 
     optim = OptimConfig(
         lr=cfg.lr,

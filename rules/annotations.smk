@@ -4,7 +4,8 @@ rule pretrain_corpus:
         translations=TRANSLATION_SHARDS,
         manifests=DOWNLOAD_MANIFESTS,
         images=DATA["pretrain_images"],
-        downloaded=DOWNLOAD_IMAGE_DIRS,
+        downloaded=DOWNLOADED,
+        shards=PRETRAIN_SHARDS,
     output:
         parts=CORPUS_PARTS,
         report="results/corpus/report.json",

@@ -1,5 +1,7 @@
 import os
 
+from ccrk.data.tar_shards import expand_shards
+
 # every job runs offline: a transformers hub lookup would otherwise retry for about 50 s
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -23,6 +25,8 @@ else:
 IGLUE = f"{DATA['iglue_root']}/datasets"
 FLICKR30K = f"{IGLUE}/flickr30k/annotations"
 XFLICKRCO = f"{IGLUE}/xFlickrCO/annotations"
+# webdataset tars of pretraining images the user already has (img2dataset's output, a pre-sharded copy)
+PRETRAIN_SHARDS = expand_shards(DATA.get("pretrain_shards"))
 CORPUS_PARTS = [f"results/corpus/part-{i:05d}.jsonl" for i in range(config["corpus"]["parts"])]
 # no language to translate (the paper's 6-language sets): no translate jobs
 TRANSLATION_SHARDS = [

@@ -7,11 +7,22 @@ DOWNLOAD_MANIFESTS = [
     for name, spec in DOWNLOADS.items()
     for shard in range(spec["shards"])
 ]
-DOWNLOAD_IMAGE_DIRS = [
-    f"{DATA['pretrain_images']}/{name}/{shard:03d}"
+DOWNLOAD_FORMAT = DATA.get("download", {}).get("output_format", "webdataset")
+# what each shard stores under pretrain_images: <name>/<shard:05d>.tar (+ .parquet, _stats.json), or a folder
+_STORED = "{name}/00{shard}.tar" if DOWNLOAD_FORMAT == "webdataset" else "{name}/{shard}"
+DOWNLOADED = [
+    f"{DATA['pretrain_images']}/{_STORED.format(name=name, shard=f'{shard:03d}')}"
     for name, spec in DOWNLOADS.items()
     for shard in range(spec["shards"])
 ]
+if DOWNLOAD_FORMAT == "webdataset":
+    DOWNLOAD_OUTPUTS = {
+        "tar": f"{DATA['pretrain_images']}/{{name}}/00{{shard}}.tar",
+        "parquet": f"{DATA['pretrain_images']}/{{name}}/00{{shard}}.parquet",
+        "shard_stats": f"{DATA['pretrain_images']}/{{name}}/00{{shard}}_stats.json",
+    }
+else:
+    DOWNLOAD_OUTPUTS = {"images": directory(f"{DATA['pretrain_images']}/{{name}}/{{shard}}")}
 
 _WIT_TRAIN = f"{IGLUE}/wit/annotations/train_en.jsonl"
 # train_en.jsonl if unzipped, else the published train_en.jsonl.zip
@@ -30,7 +41,7 @@ if DOWNLOADS:
             urls=lambda w: DOWNLOADS[w.name]["urls"],
             captions=lambda w: DOWNLOADS[w.name].get("captions", []),
         output:
-            images=directory(f"{DATA['pretrain_images']}/{{name}}/{{shard}}"),
+            **DOWNLOAD_OUTPUTS,
             manifest="results/download/{name}/manifest-{shard}.jsonl",
             stats="results/download/{name}/stats-{shard}.json",
         log:

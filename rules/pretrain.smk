@@ -21,6 +21,7 @@ rule pretrain:
         corpus=CORPUS_PARTS,
         tokenizer=tokenizer_dir(),
         images=DATA["pretrain_images"],
+        shards=PRETRAIN_SHARDS + (DOWNLOADED if DOWNLOAD_FORMAT == "webdataset" else []),
     output:
         model="results/pretrain/model.pt",
     log:

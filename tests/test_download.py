@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from functools import partial
 
 import pytest
 from PIL import Image
@@ -38,7 +39,13 @@ FAULTS = {  # path -> the error kind its manifest row must carry
 }
 LOCAL = ["127.0.0.1"]  # the test server's host, refused by the default host policy
 SETTINGS = DownloadConfig(
-    image_size=48, timeout=0.4, max_bytes=100_000, max_pixels=4_000_000, threads=8, allow_hosts=LOCAL
+    image_size=48,
+    timeout=0.4,
+    max_bytes=100_000,
+    max_pixels=4_000_000,
+    threads=8,
+    allow_hosts=LOCAL,
+    output_format="files",
 )
 
 
@@ -211,34 +218,44 @@ def _cli_download(tmp_path, urls_path, out):
         "48",
         "--allow-hosts",
         "127.0.0.1",
+        "--output-format",
+        "files",
     ]
 
 
-def test_killed_run_resumes_to_the_same_result_without_refetching(tmp_path, server):
-    paths = [f"/good/{i}.jpg" for i in range(20, 44)] + ["/missing", "/page.html", "/truncated.jpg"]
-    _url_list(tmp_path / "urls.tsv", server, paths)
+def clean_killed_resumed(tmp_path, server, command, check_killed) -> list[str]:
+    """Run `command(out)` into `clean`; into `killed`, SIGKILL it once 8 rows are recorded, `check_killed()`,
+    then run it again (the resume). The URLs recorded before the kill; server counts restart after `clean`."""
     server.latency = 0.08  # ~1 s for the whole list on 2 threads: the kill lands in the middle
     try:
-        subprocess.run(
-            _cli_download(tmp_path, tmp_path / "urls.tsv", "clean"), check=True, cwd=REPO, timeout=60
-        )
+        subprocess.run(command("clean"), check=True, cwd=REPO, timeout=60)
         server.counts.clear()
-        proc = subprocess.Popen(_cli_download(tmp_path, tmp_path / "urls.tsv", "killed"), cwd=REPO)
+        proc = subprocess.Popen(command("killed"), cwd=REPO)
         progress = tmp_path / "killed" / "manifest.jsonl.partial"
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 120  # a loaded machine is slow to start Python
         while time.monotonic() < deadline and (
             not progress.exists() or len(progress.read_text().splitlines()) < 8
         ):
             time.sleep(0.02)
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
-        done_before = [json.loads(line)["url"] for line in progress.read_text().splitlines()[:8]]
-        assert not (tmp_path / "killed" / "manifest.jsonl").exists()  # nothing looks finished
-        subprocess.run(
-            _cli_download(tmp_path, tmp_path / "urls.tsv", "killed"), check=True, cwd=REPO, timeout=60
-        )
+        done = [json.loads(line)["url"] for line in progress.read_text().splitlines()[:8]]
+        check_killed()
+        subprocess.run(command("killed"), check=True, cwd=REPO, timeout=60)
     finally:
         server.latency = 0.0
+    return done
+
+
+def test_killed_run_resumes_to_the_same_result_without_refetching(tmp_path, server):
+    paths = [f"/good/{i}.jpg" for i in range(20, 44)] + ["/missing", "/page.html", "/truncated.jpg"]
+    _url_list(tmp_path / "urls.tsv", server, paths)
+
+    def nothing_looks_finished():
+        assert not (tmp_path / "killed" / "manifest.jsonl").exists()
+
+    command = partial(_cli_download, tmp_path, tmp_path / "urls.tsv")
+    done_before = clean_killed_resumed(tmp_path, server, command, nothing_looks_finished)
     clean = [rec for _, rec in iter_jsonl(tmp_path / "clean" / "manifest.jsonl")]
     resumed = [rec for _, rec in iter_jsonl(tmp_path / "killed" / "manifest.jsonl")]
     assert resumed == clean and sum(r["status"] == "success" for r in clean) == 24
@@ -413,11 +430,11 @@ def test_resume_keeps_progress_only_for_the_same_settings(tmp_path, server, monk
         else:
             return download.download_shard(*args)
 
-    one = DownloadConfig(image_size=48, threads=1, timeout=2, allow_hosts=LOCAL)
+    one = DownloadConfig(image_size=48, threads=1, timeout=2, allow_hosts=LOCAL, output_format="files")
     run(one, kill=True)
     assert run(one, kill=False)["resumed"] == 2
     run(one, kill=True)
-    other = DownloadConfig(image_size=32, threads=1, timeout=2, allow_hosts=LOCAL)
+    other = DownloadConfig(image_size=32, threads=1, timeout=2, allow_hosts=LOCAL, output_format="files")
     assert run(other, kill=False)["resumed"] == 0  # stored at another size: nothing reused
     with Image.open(tmp_path / "images" / "web" / "000" / "000000004.jpg") as im:
         assert min(im.size) == 32

@@ -3,6 +3,7 @@
 import gzip
 import json
 import shutil
+import tarfile
 
 import pytest
 
@@ -19,6 +20,7 @@ M30K = RAW / "multi30k" / "data"
 KARPATHY = RAW / "karpathy" / "dataset_coco.sample.json"
 COCO_CN = RAW / "coco-cn" / "data" / "coco-cn_ext.icap2020.txt"
 LANGS = ["en", "de", "fr", "cs"]
+SHARD_FILES = (".parquet", ".tar", "_stats.json")  # what a webdataset download shard stores
 
 
 def _load(path):
@@ -343,8 +345,14 @@ def test_rules_run_from_the_raw_fixtures(tmp_path):
     )
     download = _load(results / "download" / "cc3m" / "report.json")
     assert (download["count"], download["success"], download["failed_by_kind"]) == (3, 1, {"http": 2})
-    stored = (tmp_path / "web" / "cc3m").rglob("*.jpg")
-    assert [str(p.relative_to(tmp_path / "web")) for p in stored] == ["cc3m/000/000000000.jpg"]
+    # webdataset shards (download.output_format's default): the one stored image is in shard 0's tar
+    shards = tmp_path / "web" / "cc3m"
+    assert sorted(p.name for p in shards.iterdir()) == [f"{s:05d}{e}" for s in (0, 1) for e in SHARD_FILES]
+    with tarfile.open(shards / "00000.tar") as tar0, tarfile.open(shards / "00001.tar") as tar1:
+        assert (tar0.getnames(), tar1.getnames()) == (
+            ["000000000.jpg", "000000000.json", "000000000.txt"],
+            [],
+        )
     # what the evaluation protocols read (ccrk.data.sets) takes these files as they are
     from ccrk.data.sets import ImageRoots, load_eval
 

@@ -61,6 +61,7 @@ def _check_translation_model(a):
 
 def _corpus(a):
     from ccrk.data.corpus import build_corpus
+    from ccrk.data.tar_shards import expand_shards
     from ccrk.download.manifest import CorpusImages
 
     build_corpus(
@@ -71,7 +72,7 @@ def _corpus(a):
         a.report,
         a.max_images,
         a.seed,
-        CorpusImages(a.manifests, a.image_root, a.missing_images),
+        CorpusImages(a.manifests, a.image_root, a.missing_images, expand_shards(a.shards)),
     )
 
 
@@ -270,6 +271,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--manifests", nargs="*", default=[], help="download manifests resolving the `url` of given lines"
     )
     s.add_argument("--image-root", help="check that every image exists under it (data.pretrain_images)")
+    s.add_argument(
+        "--shards",
+        nargs="*",
+        default=[],
+        help="webdataset tars (paths or brace patterns) whose samples given lines name by `key` or `url`",
+    )
     s.add_argument("--missing-images", default="fail", choices=["fail", "skip"])
     s = cmd(
         "train-tokenizer", _tokenizer, "build an XLM-R-style unigram tokenizer on the corpus (rule tokenizer)"

@@ -24,8 +24,9 @@ def build_corpus(
 
     Items missing a chosen language (or with it empty) are dropped and counted per language, never silently.
     `max_images` keeps a seeded random sample of the complete items, in file order (CCRK's 1M corpus).
-    An item names its image by `image_path` or by the `url` of a download manifest (`images`); items whose
-    image failed or is absent are dropped and counted too (ccrk.download.manifest).
+    An item names its image by `image_path`, by the `url` of a download manifest or of a shard sample, or by
+    the `key` of a shard sample (`images`); items whose image failed or is absent are dropped and counted too
+    (ccrk.download.manifest). Items of shard samples are written as `{"caption", "shard", "key"}`.
     """
     images = images or CorpusImages()
     translated = read_translations(translation_paths)
@@ -40,11 +41,11 @@ def build_corpus(
         if missing:
             n_dropped += 1
             continue
-        image_path = images.resolve(given_path, line, obj)
-        if image_path is None:
+        image = images.resolve(given_path, line, obj)
+        if image is None:
             n_dropped += 1
             continue
-        records.append({"caption": {lang: captions[lang] for lang in languages}, "image_path": image_path})
+        records.append({"caption": {lang: captions[lang] for lang in languages}, **image})
     complete = len(records)
     if max_images is not None and max_images < complete:
         records = [records[i] for i in sorted(random.Random(seed).sample(range(complete), max_images))]

@@ -1,4 +1,5 @@
-"""Pretraining corpus: `{"caption": {lang: text}, "image_path": ...}` lines, K captions per image.
+"""Pretraining corpus: `{"caption": {lang: text}, "image_path": ...}` lines (or `"shard", "key"` for a sample
+of a webdataset tar: ccrk.data.stream reads those), K captions per image.
 
 The format is docs/method.md#pretraining-corpus.
 
@@ -21,8 +22,10 @@ from ccrk.io import iter_jsonl
 
 @dataclass
 class CorpusItem:
-    image_path: str  # relative to the image root
+    image_path: str | None  # relative to the image root; None for a shard sample
     captions: list[str]  # one per chosen language, in the chosen order
+    shard: str | None = None  # a webdataset tar holding the image as sample `key`
+    key: str | None = None
 
 
 def read_corpus(paths, languages: list[str]) -> list[CorpusItem]:
@@ -44,9 +47,19 @@ def read_corpus(paths, languages: list[str]) -> list[CorpusItem]:
                 raise DataError(
                     path, line, f"caption.{missing[0]}", f"missing or empty caption (languages {missing})"
                 )
-            if not isinstance(obj.get("image_path"), str):
-                raise DataError(path, line, "image_path", "expected a relative path string")
-            items.append(CorpusItem(obj["image_path"], [caption[lang] for lang in languages]))
+            captions = [caption[lang] for lang in languages]
+            if "shard" in obj:
+                if not (isinstance(obj["shard"], str) and isinstance(obj.get("key"), str)):
+                    raise DataError(
+                        path, line, "shard/key", "expected a shard path and a sample key (strings)"
+                    )
+                items.append(CorpusItem(None, captions, obj["shard"], obj["key"]))
+            elif isinstance(obj.get("image_path"), str):
+                items.append(CorpusItem(obj["image_path"], captions))
+            else:
+                raise DataError(
+                    path, line, "image_path", "expected a relative path string (or shard and key)"
+                )
     return items
 
 

@@ -2,8 +2,9 @@
 
 One shard is one job (the shard count is fixed when the DAG is built); inside it a thread pool fetches
 concurrently. Progress is appended to `<manifest>.partial` as rows finish, so a killed shard resumes
-without fetching its finished rows again; images live in `<images>.partial/` until the shard completes,
-then the folder is renamed into place and the manifest and stats are written atomically.
+without fetching its finished rows again; images are staged in `<images_root>/<subdir>.partial/` until the
+shard completes, then stored by `ccrk.download.writers` (a webdataset tar, or the folder renamed into
+place) and the manifest and stats are written atomically.
 `retry_failed` fetches the failed rows of a finished shard again and rewrites its manifest.
 """
 
@@ -25,12 +26,18 @@ from pathlib import Path
 from ccrk.download.fetch import FETCH_KINDS, Fetcher, FetchError
 from ccrk.download.urls import UrlRow, read_url_list
 from ccrk.download.verify import IMAGE_KINDS, RESIZE_MODES, DecodeBudget, ImageRejected, verify_and_resize
+from ccrk.download.writers import OUTPUT_FORMATS, shard_paths, unpack_images, write_shard
 from ccrk.errors import CCRKError
 from ccrk.io import iter_jsonl, read_json, write_json, write_jsonl
 
 log = logging.getLogger("ccrk.download")
 ERROR_KINDS = (*FETCH_KINDS, *IMAGE_KINDS, "other")  # every error_kind a manifest row can carry
-OUTPUT_SETTINGS = ("image_size", "resize_mode", "quality")  # what the stored images look like
+OUTPUT_SETTINGS = (
+    "image_size",
+    "resize_mode",
+    "quality",
+    "output_format",
+)  # what the stored shard looks like
 
 
 class DownloadStalled(CCRKError):
@@ -55,6 +62,9 @@ class DownloadConfig:
     watchdog_min_success: float = 0.05  # below it the shard stops: DNS down or a proxy in the way
     quality: int = 95  # JPEG quality of the stored images
     user_agent: str = "ccrk-download/0.1"
+    output_format: str = (
+        "webdataset"  # webdataset: <shard>.tar + .parquet + _stats.json; files: <shard>/<key>.jpg
+    )
 
     def __post_init__(self):
         if self.resize_mode not in RESIZE_MODES:
@@ -65,6 +75,10 @@ class DownloadConfig:
                 "an image at the cap could never be decoded"
             )
         self.allow_hosts = [str(h) for h in self.allow_hosts]
+        if self.output_format not in OUTPUT_FORMATS:
+            raise ValueError(
+                f"download.output_format {self.output_format!r}: expected one of {OUTPUT_FORMATS}"
+            )
 
 
 def download_config(d: dict | None) -> DownloadConfig:
@@ -99,7 +113,8 @@ def _record(row: UrlRow, **values) -> dict:
         "original_width": None,
         "original_height": None,
         "sha256": None,
-        "path": None,
+        "path": None,  # files: the image, relative to the images root
+        "tar": None,  # webdataset: the shard's tar, relative to the images root; the member is <key>.jpg
     }
     return {**base, **values}
 
@@ -232,12 +247,20 @@ def _stats(records: list[dict], cfg: DownloadConfig, subdir: str, **extra) -> di
     }
 
 
+def _stored(records: list[dict], cfg: DownloadConfig, subdir: str) -> list[dict]:
+    """Records as the manifest keeps them: a webdataset image is named by its tar (and key), not a file."""
+    if cfg.output_format == "files":
+        return records
+    return [{**r, "path": None, "tar": f"{subdir}.tar"} if r["status"] == "success" else r for r in records]
+
+
 def download_shard(
     rows: list[UrlRow], images_root, subdir: str, manifest_path, stats_path, cfg: DownloadConfig
 ) -> dict:
-    """Download `rows` into `images_root/subdir/<key>.jpg`; write the manifest (row order) and the stats."""
-    final_dir = Path(images_root) / subdir
-    work_dir = final_dir.with_name(final_dir.name + ".partial")
+    """Download `rows` into `images_root/subdir.tar` (webdataset) or `images_root/subdir/<key>.jpg` (files);
+    write the manifest (row order) and the stats."""
+    paths = shard_paths(images_root, subdir)
+    work_dir = paths["staging"]
     progress, settings = Path(f"{manifest_path}.partial"), Path(f"{manifest_path}.partial.settings")
     if settings.exists() and json.loads(settings.read_text()) != asdict(cfg):
         progress.unlink(missing_ok=True)  # images of other settings are no progress: start over
@@ -247,7 +270,7 @@ def download_shard(
     _prune(work_dir, {f"{k}.jpg" for k, r in done.items() if r["status"] == "success"})
     todo = [r for r in rows if r.key not in done]
     log.info("shard %s: %d rows, %d done before, %d to fetch", subdir, len(rows), len(done), len(todo))
-    start = time.monotonic()
+    start_time, start = time.time(), time.monotonic()
     try:
         with open(progress, "a", encoding="utf-8") as f:
             for rec in _watched(_fetch_all(todo, cfg, work_dir, subdir), cfg, subdir):
@@ -258,10 +281,8 @@ def download_shard(
         write_jsonl(progress, [r for r in done.values() if r["status"] == "success"])
         raise
     seconds = time.monotonic() - start
-    records = [done[r.key] for r in rows]
-    if final_dir.exists():
-        shutil.rmtree(final_dir)
-    os.replace(work_dir, final_dir)
+    records = _stored([done[r.key] for r in rows], cfg, subdir)
+    write_shard(cfg.output_format, records, work_dir, paths, start_time)
     write_jsonl(manifest_path, records)
     stats = _stats(
         records,
@@ -282,7 +303,8 @@ def download_shard(
 def retry_failed(
     manifest_path, stats_path, images_root, cfg: DownloadConfig | None = None, kinds: list[str] | None = None
 ) -> dict:
-    """Fetch the failed rows (of `kinds`, default all) of a finished shard again; rewrite manifest and stats.
+    """Fetch the failed rows (of `kinds`, default all) of a finished shard again; rewrite manifest and stats
+    (and, for webdataset, the shard's tar, parquet and stats, rebuilt with the recovered images).
 
     Settings default to those the shard was downloaded with (kept in its stats); those that shape the stored
     images (OUTPUT_SETTINGS) must stay the same, so that a shard never holds images of two sizes. The watchdog
@@ -306,7 +328,11 @@ def retry_failed(
         )
     subdir = old["subdir"]
     records = [rec for _, rec in iter_jsonl(manifest_path)]
-    folder = Path(images_root) / subdir
+    paths = shard_paths(images_root, subdir)
+    folder = paths["files"] if cfg.output_format == "files" else paths["staging"]
+    if cfg.output_format == "webdataset":
+        shutil.rmtree(folder, ignore_errors=True)
+        unpack_images(paths["tar"], folder)
     folder.mkdir(parents=True, exist_ok=True)
     _prune(folder, {f"{r['key']}.jpg" for r in records if r["status"] == "success"})
     todo = [
@@ -314,12 +340,14 @@ def retry_failed(
         for r in records
         if r["status"] != "success" and (not kinds or r["error_kind"] in kinds)
     ]
-    start = time.monotonic()
+    start_time, start = time.time(), time.monotonic()
     by_key = {r["key"]: r for r in records}
     for rec in _fetch_all(todo, cfg, folder, subdir):
         by_key[rec["key"]] = rec
-    records = [by_key[r["key"]] for r in records]
+    records = _stored([by_key[r["key"]] for r in records], cfg, subdir)
     recovered = sum(1 for r in todo if by_key[r.key]["status"] == "success")
+    if cfg.output_format == "webdataset":
+        write_shard(cfg.output_format, records, folder, paths, start_time)
     write_jsonl(manifest_path, records)
     stats = _stats(
         records,

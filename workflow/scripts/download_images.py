@@ -1,4 +1,5 @@
-"""Rule download_images: one shard of a URL list -> verified, resized images + manifest + stats (resumable)."""
+"""Rule download_images: one shard of a URL list -> verified, resized images (a webdataset tar or a folder)
++ manifest + stats (resumable)."""
 
 from pathlib import Path
 
@@ -7,14 +8,17 @@ from ccrk.jobs import snakemake_job
 
 with snakemake_job(snakemake):
     p, w = snakemake.params, snakemake.wildcards
-    images = Path(snakemake.output.images)  # <images root>/<name>/<shard>
+    out = dict(snakemake.output.items())
+    stem = Path(
+        out["images"] if "images" in out else out["tar"].removesuffix(".tar")
+    )  # <root>/<name>/<shard>
     download_list_shard(
         snakemake.input.urls,
         p.format,
         int(w.shard),
         p.shards,
-        images.parent.parent,
-        f"{w.name}/{w.shard}",
+        stem.parent.parent,
+        f"{w.name}/{stem.name}",
         snakemake.output.manifest,
         snakemake.output.stats,
         download_config(p.settings),

@@ -1,4 +1,5 @@
-"""Rule pretrain_corpus: given + translated captions (+ download manifests) -> corpus parts, every chosen language."""
+"""Rule pretrain_corpus: given + translated captions (+ download manifests, tar shards) -> corpus parts, every
+chosen language."""
 
 from ccrk.data.corpus import build_corpus
 from ccrk.download.manifest import CorpusImages
@@ -14,5 +15,7 @@ with snakemake_job(snakemake):
         snakemake.output.report,
         p.max_images,
         p.seed,
-        CorpusImages(snakemake.input.manifests, snakemake.input.images, p.missing_images),
+        CorpusImages(
+            snakemake.input.manifests, snakemake.input.images, p.missing_images, snakemake.input.shards
+        ),
     )
