@@ -259,7 +259,16 @@ def test_beam_search_is_the_same_in_every_backend_where_the_algorithm_is(ending_
     model = with_generation_config(ending_m2m, tmp_path / "default", early_stopping=False)
     with caplog.at_level(logging.WARNING, logger="ccrk.translate"):
         build_translator("ctranslate2", str(model), converted_dir=ct2, **{**settings, "beam_size": 5})
-    assert "early_stopping is False" in caplog.text
+    assert "early_stopping False (transformers searches on" in caplog.text
+    caplog.clear()
+    from ccrk.translate.ctranslate2_backend import generation_options
+
+    model = with_generation_config(
+        ending_m2m, tmp_path / "other", early_stopping=True, length_penalty=0.6, no_repeat_ngram_size=3
+    )
+    with caplog.at_level(logging.WARNING, logger="ccrk.translate"):
+        assert generation_options(model, 5) == {"length_penalty": 0.6}  # what CTranslate2 applies too
+    assert "no_repeat_ngram_size" in caplog.text and "early_stopping" not in caplog.text
     hf, easynmt = (
         build_translator(b, str(model), **{**settings, "beam_size": 5}).translate(BEAM_CAPTIONS, "en", "tr")
         for b in ("transformers", "easynmt")

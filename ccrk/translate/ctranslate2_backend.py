@@ -36,20 +36,37 @@ def convert_to_ctranslate2(model_dir, out_dir) -> Path:
     return out
 
 
+# generation_config.json settings that change transformers' search and that this backend does not apply
+NOT_APPLIED = {
+    "repetition_penalty": 1.0,
+    "no_repeat_ngram_size": 0,
+    "encoder_no_repeat_ngram_size": 0,
+    "forced_eos_token_id": None,
+    "min_length": 0,
+    "min_new_tokens": None,
+    "bad_words_ids": None,
+    "num_beam_groups": 1,
+}
+
+
 def generation_options(model_dir, beam_size: int) -> dict:
-    """The model's generation_config.json settings that CTranslate2 can apply too; warn where beam search differs."""
+    """CTranslate2 options from the model's generation_config.json (its length_penalty); warn where transformers
+    and EasyNMT would search differently on this model."""
     path = Path(model_dir, "generation_config.json")
     config = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    differs = [k for k, neutral in NOT_APPLIED.items() if config.get(k) not in (neutral, None)]
     if beam_size > 1 and config.get("early_stopping") is not True:
-        log.warning(
-            "%s: early_stopping is %r, so transformers and EasyNMT search on after %d finished hypotheses "
-            "and CTranslate2 does not: beam-search outputs can differ from EasyNMT's (README, Translation at scale)",
-            path,
-            config.get("early_stopping", False),
-            beam_size,
+        differs.append(
+            f"early_stopping {config.get('early_stopping', False)} (transformers searches on after "
+            f"{beam_size} finished hypotheses, CTranslate2 stops)"
         )
-    keys = ("length_penalty", "repetition_penalty", "no_repeat_ngram_size")
-    return {k: config[k] for k in keys if config.get(k) is not None}
+    if differs:
+        log.warning(
+            "%s: %s: CTranslate2's outputs can differ from EasyNMT's (README, Translation at scale)",
+            path,
+            "; ".join(differs),
+        )
+    return {"length_penalty": config["length_penalty"]} if config.get("length_penalty") is not None else {}
 
 
 def thread_layout(device: str, threads: int) -> tuple[int, int]:
