@@ -20,6 +20,7 @@ VARIANTS = {
     ("1m",): (LANG10, ["id", "es", "ru", "tr"], "data/pretrain/given_3m.jsonl", 996964, None),
     ("6lang",): (LANG6, [], "data/pretrain/given_3m.jsonl", None, None),
     ("2m", "6lang"): (LANG6, [], "data/pretrain/given_cc2m.jsonl", None, 996964),
+    ("fast-translate",): (LANG10, ["id", "es", "ru", "tr"], "data/pretrain/given_3m.jsonl", None, None),
 }
 PRETRAIN_JOBS = {"pretrain_corpus": 1, "pretrain": 1}
 XFLICKRCO_JOBS = {**PRETRAIN_JOBS, "finetune": 1, "evaluate_xflickrco": 1, "retrieval_table": 1}
@@ -211,6 +212,32 @@ def test_paper_dry_run_of_every_table(paper_workdir):
     coco = next(job for job in jobs if job.rule.name == "evaluate_mscoco")
     assert coco.params.folds == {"en": 5, "ja": 5}
     assert not (paper_workdir / "results").exists()
+
+
+def test_translation_as_the_paper_ran_it_and_the_fast_path(paper_workdir):
+    paper = merged_config(paper_configfiles())["translate"]
+    assert (paper["backend"], paper["beam_size"], paper["batch_size"], paper["device"]) == (
+        "easynmt",
+        5,
+        16,
+        "cuda",
+    )
+    counts, jobs, _ = plan(
+        paper_workdir, paper_configfiles("fast-translate"), ["results/xflickrco_table.csv"]
+    )
+    assert counts == {
+        **XFLICKRCO_JOBS,
+        "translate": 64,
+        "translate_convert": 1,
+    }  # converted once for all shards
+    shard = next(job for job in jobs if job.rule.name == "translate")
+    assert shard.input.converted == "results/translate/ctranslate2"
+    assert (shard.params.backend, shard.params.beam_size, shard.params.compute_type, shard.params.device) == (
+        "ctranslate2",
+        5,
+        "int8_float16",
+        "cuda",
+    )
 
 
 def test_six_languages_on_cc2m_plan_no_translation(paper_workdir):

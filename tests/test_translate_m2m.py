@@ -1,8 +1,11 @@
-"""M2M-100 backends on a tiny locally built model: forced target language, identical greedy outputs, no
-`__xx__` left in any output, model-directory validation, and a whole shard through a neural backend."""
+"""M2M-100 backends on a tiny locally built model: forced target language, identical greedy and beam-5
+outputs, sentencepiece tokenising / detokenising identical to the tokenizer's, no `__xx__` left in any
+output, model-directory validation, and a whole shard through a neural backend."""
 
 import json
+import logging
 import re
+from collections import Counter
 
 import pytest
 
@@ -39,6 +42,45 @@ def translators(tiny_m2m, tmp_path_factory):
         name: build_translator(name, str(tiny_m2m), converted_dir=ct2_dir, compute_type="float32", **SETTINGS)
         for name in ("transformers", "ctranslate2", "easynmt")
     }
+
+
+@pytest.fixture(scope="session")
+def ending_m2m(tiny_m2m, translators, tmp_path_factory):
+    """The tiny model with </s> scoring 1.05 x a token it predicts often: its outputs end at varied lengths, so
+    beam search has finished hypotheses to rank and stop on. The token is one that is never among the 5 best
+    right after the language token, where the engines differ by design (CTranslate2 lets no secondary beam end
+    there; README, Translation at scale)."""
+    import shutil
+
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    hf = translators["transformers"]
+    batch = hf._encode(BEAM_CAPTIONS, "en")
+    start = [[hf.tokens.tokenizer.eos_token_id, hf.tokens.target_id("tr")]] * len(BEAM_CAPTIONS)
+    with torch.inference_mode():
+        first = hf.model(**batch, decoder_input_ids=torch.tensor(start)).logits[:, -1].topk(5).indices
+    later = Counter(t for row in hf._generate(batch, "tr") for t in row[3:])
+    token = next(t for t, _ in later.most_common() if t not in set(first.flatten().tolist()))
+    out = tmp_path_factory.mktemp("ending") / "model"
+    shutil.copytree(tiny_m2m, out)
+    weights = load_file(out / "model.safetensors")
+    weights["lm_head.weight"][hf.tokens.tokenizer.eos_token_id] = 1.05 * weights["lm_head.weight"][token]
+    save_file(weights, out / "model.safetensors", metadata={"format": "pt"})
+    return out
+
+
+def with_generation_config(model, tmp_path, **settings):
+    import shutil
+
+    out = tmp_path / "model"
+    shutil.copytree(model, out)
+    config = json.loads((out / "generation_config.json").read_text())
+    (out / "generation_config.json").write_text(json.dumps({**config, **settings}))
+    return out
+
+
+BEAM_CAPTIONS = demo_captions(12, ["en", "es", "ru"], seed=5)
 
 
 def test_language_map_is_the_m2m100_one():
@@ -164,6 +206,74 @@ def test_greedy_outputs_are_identical_across_backends_and_keep_no_language_token
     assert LANG_TOKEN.search(hf.tokens.tokenizer.decode(raw[0][2:]))
     for name, outs in outputs.items():
         assert not any(LANG_TOKEN.search(o) for o in outs), name
+
+
+def test_sentencepiece_pieces_and_bulk_decoding_are_the_tokenizers(translators):
+    tokens = translators["ctranslate2"].tokens
+    tok = tokens.tokenizer
+    texts = [
+        *CAPTIONS,
+        *demo_captions(6),
+        "  two  spaces\tand a tab ",
+        "ünïcödé ßtraße 东京 😀",  # pieces outside the tiny vocabulary: <unk>
+        "a </s> b <s> c __es__ d <unk>",  # spelled special tokens: the tokenizer reads them as tokens
+        "__en__",
+        "",
+    ]
+    assert tokens.source_pieces(texts, "ru") == [
+        tok.convert_ids_to_tokens(x) for x in tokens.source_ids(texts, "ru")
+    ]
+    assert [tokens.count(t) for t in texts] == [len(tok.tokenize(t)) for t in texts]
+    assert tokens.clip(texts[3], 4) == (tok.convert_tokens_to_string(tok.tokenize(texts[3])[:4]), True)
+    hf = translators["transformers"]
+    rows = hf._generate(hf._encode(texts, "en"), "es")  # padded rows, language tokens mid-sentence too
+    assert tokens.decode_pieces([tok.convert_ids_to_tokens(r) for r in rows]) == [
+        tokens.decode(r) for r in rows
+    ]
+
+
+def test_beam_search_is_the_same_in_every_backend_where_the_algorithm_is(ending_m2m, tmp_path, caplog):
+    """CTranslate2's beam search is transformers' with early_stopping=True: outputs identical at beam 5, also
+    with another length penalty (same length counted); with early_stopping false only the two
+    transformers-based backends must agree, and CTranslate2 says so."""
+    settings = {**SETTINGS, "max_output_tokens": 16}
+    ct2 = tmp_path / "ct2"
+    greedy = build_translator("transformers", str(ending_m2m), **settings).translate(
+        BEAM_CAPTIONS, "en", "tr"
+    )
+    for name, config in (
+        ("early", {"early_stopping": True}),
+        ("penalty", {"early_stopping": True, "length_penalty": 2.0}),
+    ):
+        model = with_generation_config(ending_m2m, tmp_path / name, **config)
+        out = {
+            backend: build_translator(
+                backend, str(model), converted_dir=ct2, compute_type="float32", **{**settings, "beam_size": 5}
+            ).translate(BEAM_CAPTIONS, "en", "tr")
+            for backend in ("transformers", "ctranslate2", "easynmt")
+        }
+        assert out["ctranslate2"] == out["transformers"] == out["easynmt"], name
+        assert (
+            sum(a != b for a, b in zip(out["transformers"], greedy)) >= len(greedy) // 2
+        )  # beam search did work
+    model = with_generation_config(ending_m2m, tmp_path / "default", early_stopping=False)
+    with caplog.at_level(logging.WARNING, logger="ccrk.translate"):
+        build_translator("ctranslate2", str(model), converted_dir=ct2, **{**settings, "beam_size": 5})
+    assert "early_stopping False (transformers searches on" in caplog.text
+    caplog.clear()
+    from ccrk.translate.ctranslate2_backend import generation_options
+
+    model = with_generation_config(
+        ending_m2m, tmp_path / "other", early_stopping=True, length_penalty=0.6, no_repeat_ngram_size=3
+    )
+    with caplog.at_level(logging.WARNING, logger="ccrk.translate"):
+        assert generation_options(model, 5) == {"length_penalty": 0.6}  # what CTranslate2 applies too
+    assert "no_repeat_ngram_size" in caplog.text and "early_stopping" not in caplog.text
+    hf, easynmt = (
+        build_translator(b, str(model), **{**settings, "beam_size": 5}).translate(BEAM_CAPTIONS, "en", "tr")
+        for b in ("transformers", "easynmt")
+    )
+    assert hf == easynmt
 
 
 def test_ctranslate2_beam_search_and_int8(translators, tiny_m2m):
