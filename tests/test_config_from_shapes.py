@@ -12,7 +12,7 @@ from ccrk.models import CCRKModel, load_model, save_checkpoint
 from ccrk.models.keymap import check_against, original_to_ccrk
 from ccrk.models.weights import config_from_original
 from ccrk.pretrain import model_config_for
-from tests.conftest import REPO, TINY_MODEL
+from tests.conftest import REPO
 from tests.original_layout import TINY, original_state_dict
 
 BUFFERS = ("relative_position_index", "attn_mask", "position_ids")

@@ -317,9 +317,13 @@ def test_released_pretraining_checkpoints_with_the_box_head_load(tmp_path, capsy
         path = _write(tmp_path / "cclm_3m_epoch_29.th", sd, config={"embed_dim": 16}, epoch=29)
     else:
         path = _ccrk_release(tmp_path / "ccrk_3m_10lan_epoch_29.th", sd)
-    expected = {
-        "vision_encoder.swin.layers.1.downsample.reduction.weight": "vision_encoder.layers.0.downsample.reduction.weight",
-        "fusion_encoder.layer.1.crossattention.self.value.weight": "text_encoder.bert.encoder.layer.3.crossattention.self.value.weight",
+    expected = {  # ccrk key -> the original's
+        "vision_encoder.swin.layers.1.downsample.reduction.weight": (
+            "vision_encoder.layers.0.downsample.reduction.weight"
+        ),
+        "fusion_encoder.layer.1.crossattention.self.value.weight": (
+            "text_encoder.bert.encoder.layer.3.crossattention.self.value.weight"
+        ),
         "mlm_head.dense.weight": "text_encoder.cls.predictions.transform.dense.weight",
         "itm_head.3.weight": "itm_head.3.weight",
         "temp": "temp",
