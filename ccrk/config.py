@@ -77,6 +77,7 @@ class PretrainConfig:
     save_every: int = 10000  # optimizer steps between resumable checkpoints
     num_workers: int = 4  # DataLoader workers per process
     gather_grad: str = "local"  # DDP all-gather backward: "local" as the original, "full" = one big process
+    precision: str = "fp16"  # fp32 | fp16 (autocast + GradScaler, the original's) | bf16; CUDA only
     checkpoint: str = (
         ""  # a released checkpoint used instead of pretraining (rules/common.smk pretrained_model)
     )
@@ -104,6 +105,7 @@ class FinetuneConfig:
     save_every: int = 10000
     num_workers: int = 4
     gather_grad: str = "local"  # as in PretrainConfig
+    precision: str = "fp32"  # as in PretrainConfig; fp32 is the original's (no autocast in its fine-tuning)
 
 
 @dataclass

@@ -153,6 +153,7 @@ def run_finetuning(
         device=torch.device(device),
         run_id=run_id,
         gather_grad_mode=cfg.gather_grad,
+        precision=cfg.precision,
     )
     if is_main():  # the one process that writes
         if best_path.is_file():

@@ -113,6 +113,7 @@ def test_paper_model_and_recipe_are_spec_2_5():
         0.2,
     )
     assert (pre.caption_num, pre.sample_type, pre.divisor) == (0, 1, None)
+    assert (pre.precision, cfg["finetune"]["precision"]) == ("fp16", "fp32")  # as the original trains
     assert from_dict(EvalConfig, cfg["evaluate"], "evaluate") == EvalConfig()
     ft = cfg["finetune"]  # xFlickrCO.yaml, README --bs 64 over 4 GPUs
     assert (
@@ -181,6 +182,9 @@ def test_paper_dry_run_plans_the_xflickrco_table(paper_workdir):
         and by_rule["finetune"].params.train["image_res"] == 384
     )
     assert by_rule["evaluate_xflickrco"].params.evaluate["k_test"] == 128
+    # the original's precision per stage: Pretrain.py autocast + GradScaler, fine-tuning in fp32
+    assert by_rule["pretrain"].params.train["precision"] == "fp16"
+    assert by_rule["finetune"].params.train["precision"] == "fp32"
     expected = merged_config(paper_configfiles())
     assert {k: v for k, v in seen.items() if k != "demo"} == {
         k: v for k, v in expected.items() if k != "demo"
@@ -193,6 +197,7 @@ def test_paper_dry_run_of_every_table(paper_workdir):
     assert counts == TABLE_JOBS
     finetune = {job.wildcards.run: job for job in jobs if job.rule.name == "finetune"}
     assert set(finetune) == FINETUNE_RUNS
+    assert {job.params.train["precision"] for job in finetune.values()} == {"fp32"}  # every protocol
     few = finetune["xflickrco/fewshot/ja"]
     assert few.input.model == "results/finetune/xflickrco/zeroshot/model.pt"  # from the English model
     assert (few.params.train["lr"], few.params.train["epochs"], few.params.train["eval_every"]) == (
