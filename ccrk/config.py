@@ -115,3 +115,4 @@ class EvalConfig:
     fusion_batch_size: int = 256  # (query, candidate) pairs per fusion pass
     max_tokens: int = 80
     max_words: int = 80
+    captionless_images: str = "keep"  # an image whose captions are all empty: keep (a distractor) or drop

@@ -65,7 +65,7 @@ def run_finetuning(
         device
     )  # Swin tables resampled if needed
     items = load_train(train_files, fmt, roots)
-    valid_sets = [load_eval(f, select_fmt or fmt, roots) for f in select_files]
+    valid_sets = [load_eval(f, select_fmt or fmt, roots, eval_cfg.captionless_images) for f in select_files]
     res = model.cfg.vision.image_res
     aug = cfg.augment
     dataset = RetrievalTrainDataset(
