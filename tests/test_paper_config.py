@@ -21,6 +21,7 @@ VARIANTS = {
     ("6lang",): (LANG6, [], "data/pretrain/given_3m.jsonl", None, None),
     ("2m", "6lang"): (LANG6, [], "data/pretrain/given_cc2m.jsonl", None, 996964),
 }
+DIR = "results/annotations/mscoco"
 PRETRAIN_JOBS = {"pretrain_corpus": 1, "pretrain": 1}
 XFLICKRCO_JOBS = {**PRETRAIN_JOBS, "finetune": 1, "evaluate_xflickrco": 1, "retrieval_table": 1}
 # `tables`: every enabled protocol (5 tables; MRV for xFlickr&CO zero-/few-shot and Multi30K)
@@ -215,6 +216,13 @@ def test_paper_dry_run_of_every_table(paper_workdir):
     assert finetune["mscoco/en"].params.evaluate["k_test"] == 256
     coco = next(job for job in jobs if job.rule.name == "evaluate_mscoco")
     assert coco.params.folds == {"en": 5, "ja": 5}
+    # the reformatting writes the folds that evaluation cuts: 5 for en and ja, none for zh
+    for lang, n in (("en", 5), ("ja", 5), ("zh", 1)):
+        job = next(job for job in jobs if job.rule.name == f"mscoco_{lang}")
+        written = sorted(f for f in job.output if ".test.fold" in f)
+        assert job.params.folds == n and written == [
+            f"{DIR}/{lang}.test.fold{k}.json" for k in range(n) if n > 1
+        ]
     assert not (paper_workdir / "results").exists()
 
 
