@@ -26,17 +26,7 @@ from ccrk.formats.multi30k import SPLITS as MULTI30K_SPLITS, TASK1_LANGS, TASK2_
 
 MSCOCO = DATA.get("mscoco", {})
 MSCOCO_DIR = annotations_dir("mscoco")
-MSCOCO_FILES = ["train", "val", "test"]
 MSCOCO_TEST_FOLDS = PROTOCOLS.folds("mscoco")  # language -> folds (CCRK: 5 for en and ja), as evaluation cuts
-
-
-def mscoco_files(lang):
-    """The reformatted files of one language: splits, and the test folds of a language evaluated in folds."""
-    folds = MSCOCO_TEST_FOLDS.get(lang, 1)
-    names = MSCOCO_FILES + ([f"test.fold{k}" for k in range(folds)] if folds > 1 else [])
-    return [f"{MSCOCO_DIR}/{lang}.{name}.json" for name in names]
-
-
 # reformatted `image` paths are relative to image_root(): these are the image folders below it
 FLICKR_DIR = os.path.relpath(DATA["flickr_images"], image_root())
 COCO_DIR = os.path.relpath(os.path.dirname(DATA["coco_images"]), image_root())
@@ -73,7 +63,7 @@ if MSCOCO.get("karpathy"):
         input:
             source=MSCOCO["karpathy"],
         output:
-            json=mscoco_files("en"),
+            json=mscoco_files("en", MSCOCO_TEST_FOLDS.get("en", 1)),
             report=f"{MSCOCO_DIR}/en.report.json",
         log:
             "logs/mscoco_en.log",
@@ -96,7 +86,7 @@ if MSCOCO.get("yjcaptions"):
             source=MSCOCO["yjcaptions"],
             splits=list(MSCOCO["yjcaptions_splits"].values()),
         output:
-            json=mscoco_files("ja"),
+            json=mscoco_files("ja", MSCOCO_TEST_FOLDS.get("ja", 1)),
             report=f"{MSCOCO_DIR}/ja.report.json",
         log:
             "logs/mscoco_ja.log",
@@ -122,7 +112,7 @@ if MSCOCO.get("coco_cn_captions"):
             captions=MSCOCO["coco_cn_captions"],
             splits=list(MSCOCO["coco_cn_splits"].values()),
         output:
-            json=mscoco_files("zh"),
+            json=mscoco_files("zh", MSCOCO_TEST_FOLDS.get("zh", 1)),
             report=f"{MSCOCO_DIR}/zh.report.json",
         log:
             "logs/mscoco_zh.log",
