@@ -5,9 +5,10 @@
 
 Random weights and a synthetic batch (B images x K captions of --tokens tokens, 12 masked positions),
 the real objective (`forward_pretrain`: 1-to-K contrastive + hard-positive ITM + MLM), AdamW with the
-paper's groups, gradient clipping, and AMP as in training (`ccrk.train.autocast_context`: bf16 where
-supported, fp16 + GradScaler otherwise). The first step warms up (CUDA kernels, allocator) and is not
-timed. On CUDA the same steps run again without AMP, and the script prints the fp32/AMP ratios.
+paper's groups, gradient clipping, and AMP as in training (`ccrk.train.autocast_context`: `--precision`
+bf16, or fp16 + GradScaler, the original's and pretraining's default). The first step warms up (CUDA
+kernels, allocator) and is not timed. On CUDA the same steps run again without AMP, and the script
+prints the fp32/AMP ratios.
 """
 
 import argparse
@@ -63,12 +64,12 @@ def synthetic_batch(cfg: CCRKConfig, b: int, k: int, tokens: int, device, seed: 
     return {name: t.to(device) for name, t in batch.items()}
 
 
-def run_steps(model, batch, k: int, steps: int, device, amp: bool) -> tuple[list[float], float, dict]:
+def run_steps(model, batch, k: int, steps: int, device, precision: str) -> tuple[list[float], float, dict]:
     """Step times (s, the first excluded), peak memory (GiB, CUDA) and the last losses."""
     optimizer = build_optimizer(
         model, OptimConfig(lr=1e-4, lr_mult=2.0), model.newly_initialised_parameters()
     )
-    autocast, scaler = autocast_context(device) if amp else (torch.autocast(device.type, enabled=False), None)
+    autocast, scaler = autocast_context(device, precision)
     if device.type == "cuda":
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats(device)
@@ -103,6 +104,12 @@ def main(argv=None) -> dict:
     ap.add_argument("--steps", type=int, default=5, help="steps per mode, the first not timed")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument(
+        "--precision",
+        choices=["fp16", "bf16"],
+        default="bf16",
+        help="the AMP mode (pretraining's default: fp16)",
+    )
+    ap.add_argument(
         "--tiny", action="store_true", help="a tiny model instead of the full size (CPU smoke test)"
     )
     ap.add_argument("--no-fp32", action="store_true", help="skip the fp32 comparison on CUDA")
@@ -120,16 +127,12 @@ def main(argv=None) -> dict:
         f"{sum(p.numel() for p in model.parameters()):,} parameters"
     )
     print(f"batch: {a.batch} images x {a.k} captions x {a.tokens} tokens")
-    modes = [("amp", True)] + ([("fp32", False)] if device.type == "cuda" and not a.no_fp32 else [])
+    modes = [("amp", a.precision)] + ([("fp32", "fp32")] if device.type == "cuda" and not a.no_fp32 else [])
     results = {}
-    for mode, amp in modes:
-        times, peak, parts = run_steps(model, batch, a.k, a.steps, device, amp)
+    for mode, precision in modes:
+        times, peak, parts = run_steps(model, batch, a.k, a.steps, device, precision)
         results[mode] = {"step_s": statistics.median(times), "peak_gib": peak, "losses": parts}
-        label = (
-            str(autocast_context(device)[0].fast_dtype).removeprefix("torch.")
-            if amp and device.type == "cuda"
-            else ("off (CPU)" if amp else "fp32")
-        )
+        label = precision if device.type == "cuda" else ("off (CPU)" if precision != "fp32" else "fp32")
         print(
             f"{mode:>4}: AMP {label}; step {results[mode]['step_s'] * 1000:.0f} ms (median of {len(times)}); "
             f"peak memory {peak:.2f} GiB; losses {parts}"

@@ -78,6 +78,7 @@ class PretrainConfig:
     num_workers: int = 4  # DataLoader workers per process
     shuffle_buffer: int = 5000  # samples per loader worker mixed before batching (tar shards only)
     gather_grad: str = "local"  # DDP all-gather backward: "local" as the original, "full" = one big process
+    precision: str = "fp16"  # fp32 | fp16 (autocast + GradScaler, the original's) | bf16; CUDA only
     checkpoint: str = (
         ""  # a released checkpoint used instead of pretraining (rules/common.smk pretrained_model)
     )
@@ -105,6 +106,7 @@ class FinetuneConfig:
     save_every: int = 10000
     num_workers: int = 4
     gather_grad: str = "local"  # as in PretrainConfig
+    precision: str = "fp32"  # as in PretrainConfig; fp32 is the original's (no autocast in its fine-tuning)
 
 
 @dataclass
@@ -114,3 +116,4 @@ class EvalConfig:
     fusion_batch_size: int = 256  # (query, candidate) pairs per fusion pass
     max_tokens: int = 80
     max_words: int = 80
+    captionless_images: str = "keep"  # an image whose captions are all empty: keep (a distractor) or drop

@@ -36,11 +36,12 @@ def evaluate_test_files(
     """Rank each language's test file; images are encoded once per distinct image list, texts once per file.
 
     Writes, per language, `index,ir_rank,tr_rank` (0-based, one row per image; `fold` added for k-fold
-    sets, ranks then within the fold) to outputs[lang][0] and the metrics to outputs[lang][1]. `folds[lang]`
-    > 1 splits that test set into contiguous folds by image (docs/method.md#multi30k-and-mscoco-json) and
-    reports the fold mean. Empty
+    sets, ranks then within the fold; `image`, the image key) to outputs[lang][0] and the metrics to
+    outputs[lang][1]. `folds[lang]` > 1 splits that test set into contiguous folds by image
+    (`ccrk.metrics.fold_slices`, docs/method.md#multi30k-and-mscoco-json) and reports the fold mean. Empty
     captions are not queries (policy of `ccrk.formats.eval_set`): their `ir_rank` is blank, and so is the
-    `tr_rank` of an image left without captions; the metrics JSON lists them by line.
+    `tr_rank` of an image left without captions, unless `cfg.captionless_images` is "drop" (the original's
+    gallery: such an image is left out); the metrics JSON lists them by line.
     """
     # another resolution resamples the Swin tables here too (the original skips it under --evaluate)
     model = load_model(model_path, image_res, window_size).to(device).eval()
@@ -50,17 +51,19 @@ def evaluate_test_files(
     image_cache = {}
     results = {}
     for lang, test_file in test_files.items():
-        data = load_eval(test_file, fmt, roots)
+        data = load_eval(test_file, fmt, roots, cfg.captionless_images)
         key = tuple(p if isinstance(p, str) else hash(p) for p in data.image_paths)
         if key not in image_cache:  # the languages of xFlickr&CO / Multi30K share one image list
-            image_cache[key] = encode_images(model, data.image_paths, transform, cfg.batch_size, dev)
+            image_cache[key] = cached_subset(image_cache, key) or encode_images(
+                model, data.image_paths, transform, cfg.batch_size, dev
+            )
         txt = encode_texts(model, tok, data.texts, cfg.batch_size, cfg.max_tokens, cfg.max_words, dev)
         n_folds = (folds or {}).get(lang, 1)
         ir, tr, metrics, fold_of = rank_in_folds(
             model, image_cache[key], txt, data.txt2img, data.img2txt, n_folds, cfg
         )
         ranks_out, metrics_out = outputs[lang]
-        write_ranks(ranks_out, ir, tr, data.img2txt, fold_of)
+        write_ranks(ranks_out, ir, tr, data.img2txt, fold_of, data.image_keys)
         results[lang] = {
             **(extra or {}),
             "lang": lang,
@@ -114,8 +117,24 @@ def rank_in_folds(model, images, texts, txt2img, img2txt, n_folds: int, cfg: Eva
     return ir, tr, metrics, fold_of
 
 
-def write_ranks(path, ir_ranks, tr_ranks, img2txt, fold_of=None) -> None:
-    """One row per image: its caption's rank of the image (the best, if several) and its own TR rank."""
+def cached_subset(cache: dict, key: tuple):
+    """Features of the images `key` taken from an already encoded list holding them all (a gallery without its
+    captionless images), else None."""
+    for other, features in cache.items():
+        row = {k: i for i, k in enumerate(other)}
+        if all(k in row for k in key):
+            return subset(features, [row[k] for k in key])
+    return None
+
+
+def image_key_text(key) -> str:
+    """An image key as the ranks CSV writes it: ("coco", "391895") -> "coco:391895"."""
+    return ":".join(map(str, key)) if isinstance(key, tuple) else str(key)
+
+
+def write_ranks(path, ir_ranks, tr_ranks, img2txt, fold_of=None, image_keys=None) -> None:
+    """One row per image: its caption's rank of the image (the best, if several) and its own TR rank; `image`
+    is the image's key, by which MRV aligns languages whose galleries differ."""
     ir_by_image = [min((int(ir_ranks[t]) for t in texts), default=None) for texts in img2txt]
     ranks = pd.DataFrame(
         {
@@ -126,5 +145,7 @@ def write_ranks(path, ir_ranks, tr_ranks, img2txt, fold_of=None) -> None:
     )
     if fold_of is not None:
         ranks["fold"] = fold_of
+    if image_keys is not None:
+        ranks["image"] = [image_key_text(k) for k in image_keys]
     with atomic_path(path) as tmp:
         ranks.to_csv(tmp, index=False)

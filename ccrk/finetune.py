@@ -65,7 +65,7 @@ def run_finetuning(
         device
     )  # Swin tables resampled if needed
     items = load_train(train_files, fmt, roots)
-    valid_sets = [load_eval(f, select_fmt or fmt, roots) for f in select_files]
+    valid_sets = [load_eval(f, select_fmt or fmt, roots, eval_cfg.captionless_images) for f in select_files]
     res = model.cfg.vision.image_res
     aug = cfg.augment
     dataset = RetrievalTrainDataset(
@@ -153,6 +153,7 @@ def run_finetuning(
         device=torch.device(device),
         run_id=run_id,
         gather_grad_mode=cfg.gather_grad,
+        precision=cfg.precision,
     )
     if is_main():  # the one process that writes
         if best_path.is_file():

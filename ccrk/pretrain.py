@@ -164,6 +164,7 @@ def run_pretraining(
         save_every=cfg.save_every,
         device=torch.device(device),
         gather_grad_mode=cfg.gather_grad,
+        precision=cfg.precision,
         run_id=fingerprint(model.cfg.to_dict(), cfg, [str(p) for p in corpus_paths], len(items)),
     )
     if is_main():

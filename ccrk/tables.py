@@ -71,16 +71,29 @@ def write_table(
 
 
 def rank_matrix(ranks_files: dict[str, str], column: str) -> tuple[np.ndarray, int]:
-    """[n_items, n_langs] ranks of one direction; items missing in any language are left out (and counted)."""
-    frames = [
-        pd.read_csv(path, dtype={column: "Int64"}).set_index("index")[column] for path in ranks_files.values()
-    ]
-    lengths = {len(f) for f in frames}
-    if len(lengths) != 1:
-        raise ValueError(
-            f"rank files cover different items ({sorted(lengths)} rows): {list(ranks_files.values())}"
-        )
-    m = pd.concat(frames, axis=1)
+    """[n_items, n_langs] ranks of one direction, and how many items were left out.
+
+    Items are aligned by their `image` key where the files have one (a gallery without captionless images, as
+    the original builds it, is shorter and shifted: aligning by row would pair different images), else by row.
+    An item missing, or without a rank, in any language is left out and counted.
+    """
+    tables = {lang: pd.read_csv(path, dtype={column: "Int64"}) for lang, path in ranks_files.items()}
+    keyed = ["image" in t.columns for t in tables.values()]
+    if all(keyed):
+        frames = [t.set_index("image")[column] for t in tables.values()]
+    elif not any(keyed):
+        frames = [t.set_index("index")[column] for t in tables.values()]
+        if len({len(f) for f in frames}) != 1:
+            raise ValueError(
+                f"rank files cover different items ({sorted({len(f) for f in frames})} rows) and have no "
+                f"`image` column to align them by: {list(ranks_files.values())}"
+            )
+    else:
+        raise ValueError(f"some rank files have an `image` column, some not: {list(ranks_files.values())}")
+    for lang, f in zip(ranks_files, frames):
+        if f.index.has_duplicates:
+            raise ValueError(f"{ranks_files[lang]}: item {f.index[f.index.duplicated()][0]!r} appears twice")
+    m = pd.concat(frames, axis=1, join="outer", sort=False)
     complete = m.dropna()
     return complete.to_numpy(dtype=np.float64), len(m) - len(complete)
 
@@ -89,6 +102,7 @@ def mrv_table(ranks_files: dict, reduce: str = "std", directions=("ir", "tr")) -
     """MRV (docs/method.md#mrv) for IR (per-caption ranks) and TR (per-image ranks) across the given languages.
 
     Keys are languages, or (setting, language) pairs: then one MRV per setting, with a `setting` column.
+    `items` counts the items averaged over, `left_out` those missing or unranked in some language.
     """
     groups: dict = {}
     for k, path in ranks_files.items():
@@ -107,6 +121,7 @@ def mrv_table(ranks_files: dict, reduce: str = "std", directions=("ir", "tr")) -
                 "langs": "/".join(files),
                 "mrv": mean_rank_variance(ranks, reduce),
                 "items": len(ranks),
+                "left_out": left_out,
             }
             rows.append(row if setting is None else {"setting": setting, **row})
     return pd.DataFrame(rows).round(2)

@@ -139,13 +139,34 @@ def epoch_loader(dataset, batch_size, collate, seed, epoch, start_batch=0, num_w
     )
 
 
-def autocast_context(device: torch.device):
-    """bf16 autocast where the GPU supports it, fp16 otherwise; plain fp32 on CPU."""
-    if device.type != "cuda":
-        return torch.autocast("cpu", enabled=False), None
-    dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    scaler = torch.amp.GradScaler("cuda") if dtype == torch.float16 else None
-    return torch.autocast("cuda", dtype=dtype), scaler
+PRECISIONS = ("fp32", "fp16", "bf16")  # a stage's `precision` setting
+_DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16}
+
+
+def autocast_context(device: torch.device, precision: str):
+    """(autocast context, GradScaler or None) of a stage's `precision` (docs/method.md#optimiser-schedule-precision).
+
+    fp32: neither; fp16: float16 autocast and a GradScaler (unscaled before clipping, `optimizer_step`); bf16:
+    bfloat16 autocast, no scaler. Mixed precision is a CUDA setting: on CPU every stage trains in fp32.
+    """
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    if device.type != "cuda" or precision == "fp32":
+        return torch.autocast(device.type, enabled=False), None
+    if precision == "bf16" and not torch.cuda.is_bf16_supported(including_emulation=False):
+        raise ValueError(
+            f"precision bf16: {torch.cuda.get_device_name(device)} has no native bfloat16; use fp16 or fp32"
+        )
+    scaler = torch.amp.GradScaler("cuda") if precision == "fp16" else None
+    return torch.autocast("cuda", dtype=_DTYPES[precision]), scaler
+
+
+def describe_precision(precision: str, autocast, scaler) -> str:
+    """What a precision setting does here, for the log: e.g. "fp16: float16 autocast, grad scaler"."""
+    if not autocast._enabled:
+        return precision + ("" if precision == "fp32" else ": fp32, mixed precision is for CUDA only")
+    dtype = str(autocast.fast_dtype).removeprefix("torch.")
+    return f"{precision}: {dtype} autocast{', grad scaler' if scaler else ''}"
 
 
 def optimizer_step(loss, model, optimizer, scaler, grad_clip: float) -> None:
@@ -201,6 +222,7 @@ def train_loop(
     log_every: int = 20,
     run_id: str = "",
     gather_grad_mode: str = "full",
+    precision: str = "fp32",
 ) -> LoopState:
     """Train for epochs x steps_per_epoch optimizer steps, resuming from `state_path` if it exists.
 
@@ -209,7 +231,7 @@ def train_loop(
     and at each epoch end, atomically, tagged with `run_id` (see `fingerprint`): a state left by a run with
     other settings is ignored, never resumed. SIGTERM saves the state and raises `Preempted`. In a process
     group the model runs under DDP; `gather_grad_mode` picks the backward of the feature all-gather
-    (ccrk.distributed.all_gather_with_grad).
+    (ccrk.distributed.all_gather_with_grad). `precision` (fp32, fp16, bf16): see `autocast_context`.
     """
     total = epochs * steps_per_epoch
     if total <= 0:
@@ -218,7 +240,7 @@ def train_loop(
         )
     optimizer = build_optimizer(model, optim_cfg, new_params)
     scheduler = linear_schedule(optimizer, optim_cfg.warmup, total)
-    autocast, scaler = autocast_context(device)
+    autocast, scaler = autocast_context(device, precision)
     state = LoopState(extra={})
     saved = read_state(state_path, run_id)
     if saved is not None:
@@ -229,12 +251,10 @@ def train_loop(
         decorrelate_ranks()
     first = state.step
     step_fn = data_parallel(model, loss_fn, device)
-    amp = str(autocast.fast_dtype).removeprefix("torch.") if device.type == "cuda" else "off"
     log.info(
-        "training on %s (AMP %s%s) in %d process(es): steps %d-%d of %d",
+        "training on %s (precision %s) in %d process(es): steps %d-%d of %d",
         device,
-        amp,
-        ", grad scaler" if scaler else "",
+        describe_precision(precision, autocast, scaler),
         world_size(),
         first + 1,
         total,

@@ -27,8 +27,7 @@ from ccrk.formats.multi30k import SPLITS as MULTI30K_SPLITS, TASK1_LANGS, TASK2_
 
 MSCOCO = DATA.get("mscoco", {})
 MSCOCO_DIR = annotations_dir("mscoco")
-MSCOCO_FILES = ["train", "val", "test"]
-MSCOCO_FOLDS = [f"test.fold{k}" for k in range(5)]  # CCRK's 5 folds of the en and ja test sets
+MSCOCO_TEST_FOLDS = PROTOCOLS.folds("mscoco")  # language -> folds (CCRK: 5 for en and ja), as evaluation cuts
 # reformatted `image` paths are relative to image_root(): these are the image folders below it
 FLICKR_DIR = os.path.relpath(DATA["flickr_images"], image_root())
 COCO_DIR = os.path.relpath(os.path.dirname(DATA["coco_images"]), image_root())
@@ -65,7 +64,7 @@ if MSCOCO.get("karpathy"):
         input:
             source=MSCOCO["karpathy"],
         output:
-            json=expand(f"{MSCOCO_DIR}/en.{{f}}.json", f=MSCOCO_FILES + MSCOCO_FOLDS),
+            json=mscoco_files("en", MSCOCO_TEST_FOLDS.get("en", 1)),
             report=f"{MSCOCO_DIR}/en.report.json",
         log:
             "logs/mscoco_en.log",
@@ -73,6 +72,7 @@ if MSCOCO.get("karpathy"):
             "../environment.yml"
         params:
             lang="en",
+            folds=MSCOCO_TEST_FOLDS.get("en", 1),
             image_root=image_root(),
             image_dir=COCO_DIR,
             missing_images=MISSING_IMAGES,
@@ -87,7 +87,7 @@ if MSCOCO.get("yjcaptions"):
             source=MSCOCO["yjcaptions"],
             splits=list(MSCOCO["yjcaptions_splits"].values()),
         output:
-            json=expand(f"{MSCOCO_DIR}/ja.{{f}}.json", f=MSCOCO_FILES + MSCOCO_FOLDS),
+            json=mscoco_files("ja", MSCOCO_TEST_FOLDS.get("ja", 1)),
             report=f"{MSCOCO_DIR}/ja.report.json",
         log:
             "logs/mscoco_ja.log",
@@ -95,6 +95,7 @@ if MSCOCO.get("yjcaptions"):
             "../environment.yml"
         params:
             lang="ja",
+            folds=MSCOCO_TEST_FOLDS.get("ja", 1),
             split_names=list(MSCOCO["yjcaptions_splits"]),
             split_sizes=MSCOCO["yjcaptions_sizes"],
             seed=MSCOCO["seed"],
@@ -112,7 +113,7 @@ if MSCOCO.get("coco_cn_captions"):
             captions=MSCOCO["coco_cn_captions"],
             splits=list(MSCOCO["coco_cn_splits"].values()),
         output:
-            json=expand(f"{MSCOCO_DIR}/zh.{{f}}.json", f=MSCOCO_FILES),
+            json=mscoco_files("zh", MSCOCO_TEST_FOLDS.get("zh", 1)),
             report=f"{MSCOCO_DIR}/zh.report.json",
         log:
             "logs/mscoco_zh.log",
@@ -120,6 +121,7 @@ if MSCOCO.get("coco_cn_captions"):
             "../environment.yml"
         params:
             lang="zh",
+            folds=MSCOCO_TEST_FOLDS.get("zh", 1),
             split_names=list(MSCOCO["coco_cn_splits"]),
             image_root=image_root(),
             image_dir=COCO_DIR,

@@ -69,3 +69,9 @@ def annotations_dir(dataset):
 def image_root():
     """What Multi30K/MSCOCO `image` paths are relative to (docs/method.md#multi30k-and-mscoco-json): the folder of flickr30k-images."""
     return DATA.get("image_root") or os.path.dirname(DATA["flickr_images"])
+
+
+def mscoco_files(lang, folds):
+    """The reformatted MSCOCO files of one language: its splits, and with folds > 1 its test folds."""
+    names = ["train", "val", "test"] + ([f"test.fold{k}" for k in range(folds)] if folds > 1 else [])
+    return [f"{annotations_dir('mscoco')}/{lang}.{name}.json" for name in names]

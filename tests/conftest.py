@@ -50,7 +50,8 @@ def demo_dataset(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def tiny_tokenizer(tmp_path_factory, demo_dataset):
-    """A sentencepiece tokenizer trained on the demo captions of every language."""
+    """An XLM-R-style unigram tokenizer (`ccrk.tokenizer.train_tokenizer`: vocabulary by counting, no
+    sentencepiece model) built from the demo captions of every language."""
     from ccrk.io import iter_jsonl
     from ccrk.tokenizer import train_tokenizer
 

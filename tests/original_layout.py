@@ -92,8 +92,12 @@ def swin_shapes(d: Dims) -> dict:
     return out
 
 
-def original_shapes(d: Dims, finetuned: bool = False) -> dict:
-    """The whole XVLM state dict (pretraining: BertForMaskedLM; fine-tuned: BertModel, no MLM head)."""
+def original_shapes(d: Dims, finetuned: bool = False, bbox_head: bool = False) -> dict:
+    """The whole XVLM state dict (pretraining: BertForMaskedLM; fine-tuned: BertModel, no MLM head).
+
+    `bbox_head`: CCLM's and CCRK's pretraining models build it always (XVLMBase(use_bbox_loss=True)), so their
+    released pretraining checkpoints carry it: build_mlp(text_width, 4).
+    """
     f, i64 = torch.float32, torch.int64
     h, v = d.hidden, d.vision_width
     out = {"vision_encoder." + k: s for k, s in swin_shapes(d).items()}
@@ -155,6 +159,15 @@ def original_shapes(d: Dims, finetuned: bool = False) -> dict:
         "itm_head.3.weight": ((2, 2 * h), f),
         "itm_head.3.bias": ((2,), f),
     }
+    if bbox_head:
+        out |= {
+            "bbox_head.0.weight": ((2 * h, h), f),
+            "bbox_head.0.bias": ((2 * h,), f),
+            "bbox_head.1.weight": ((2 * h,), f),
+            "bbox_head.1.bias": ((2 * h,), f),
+            "bbox_head.3.weight": ((4, 2 * h), f),
+            "bbox_head.3.bias": ((4,), f),
+        }
     return out
 
 
@@ -177,5 +190,7 @@ def materialise(shapes: dict, seed: int = 0, device: str = "cpu") -> dict:
     return out
 
 
-def original_state_dict(d: Dims = TINY, finetuned: bool = False, seed: int = 0, device: str = "cpu") -> dict:
-    return materialise(original_shapes(d, finetuned), seed, device)
+def original_state_dict(
+    d: Dims = TINY, finetuned: bool = False, seed: int = 0, device: str = "cpu", bbox_head: bool = False
+) -> dict:
+    return materialise(original_shapes(d, finetuned, bbox_head), seed, device)

@@ -36,6 +36,9 @@ def test_demo_config_validates_and_gets_defaults(config):
         (("translate", "backend"), "google", r"'google' is not one of.*\['translate'\]\['backend'\]"),
         (("languages", "mrv"), ["en"], r"\['languages'\]\['mrv'\]"),
         (("evaluate", "k_test"), 0, r"\['evaluate'\]\['k_test'\]"),
+        (("pretrain", "precision"), "amp", r"'amp' is not one of \['fp32', 'fp16', 'bf16'\]"),
+        (("finetune", "precision"), "fp64", r"'fp64' is not one of.*\['finetune'\]\['precision'\]"),
+        (("evaluate", "captionless_images"), "skip", r"'skip' is not one of \['keep', 'drop'\]"),
     ],
 )
 def test_bad_config_names_the_key(config, path, value, pattern):

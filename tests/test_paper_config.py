@@ -22,6 +22,7 @@ VARIANTS = {
     ("2m", "6lang"): (LANG6, [], "data/pretrain/given_cc2m.jsonl", None, 996964),
     ("fast-translate",): (LANG10, ["id", "es", "ru", "tr"], "data/pretrain/given_3m.jsonl", None, None),
 }
+DIR = "results/annotations/mscoco"
 PRETRAIN_JOBS = {"pretrain_corpus": 1, "pretrain": 1}
 XFLICKRCO_JOBS = {**PRETRAIN_JOBS, "finetune": 1, "evaluate_xflickrco": 1, "retrieval_table": 1}
 # `tables`: every enabled protocol (5 tables; MRV for xFlickr&CO zero-/few-shot and Multi30K)
@@ -114,6 +115,7 @@ def test_paper_model_and_recipe_are_spec_2_5():
         0.2,
     )
     assert (pre.caption_num, pre.sample_type, pre.divisor) == (0, 1, None)
+    assert (pre.precision, cfg["finetune"]["precision"]) == ("fp16", "fp32")  # as the original trains
     assert from_dict(EvalConfig, cfg["evaluate"], "evaluate") == EvalConfig()
     ft = cfg["finetune"]  # xFlickrCO.yaml, README --bs 64 over 4 GPUs
     assert (
@@ -182,6 +184,9 @@ def test_paper_dry_run_plans_the_xflickrco_table(paper_workdir):
         and by_rule["finetune"].params.train["image_res"] == 384
     )
     assert by_rule["evaluate_xflickrco"].params.evaluate["k_test"] == 128
+    # the original's precision per stage: Pretrain.py autocast + GradScaler, fine-tuning in fp32
+    assert by_rule["pretrain"].params.train["precision"] == "fp16"
+    assert by_rule["finetune"].params.train["precision"] == "fp32"
     expected = merged_config(paper_configfiles())
     assert {k: v for k, v in seen.items() if k != "demo"} == {
         k: v for k, v in expected.items() if k != "demo"
@@ -194,6 +199,7 @@ def test_paper_dry_run_of_every_table(paper_workdir):
     assert counts == TABLE_JOBS
     finetune = {job.wildcards.run: job for job in jobs if job.rule.name == "finetune"}
     assert set(finetune) == FINETUNE_RUNS
+    assert {job.params.train["precision"] for job in finetune.values()} == {"fp32"}  # every protocol
     few = finetune["xflickrco/fewshot/ja"]
     assert few.input.model == "results/finetune/xflickrco/zeroshot/model.pt"  # from the English model
     assert (few.params.train["lr"], few.params.train["epochs"], few.params.train["eval_every"]) == (
@@ -211,6 +217,13 @@ def test_paper_dry_run_of_every_table(paper_workdir):
     assert finetune["mscoco/en"].params.evaluate["k_test"] == 256
     coco = next(job for job in jobs if job.rule.name == "evaluate_mscoco")
     assert coco.params.folds == {"en": 5, "ja": 5}
+    # the reformatting writes the folds that evaluation cuts: 5 for en and ja, none for zh
+    for lang, n in (("en", 5), ("ja", 5), ("zh", 1)):
+        job = next(job for job in jobs if job.rule.name == f"mscoco_{lang}")
+        written = sorted(f for f in job.output if ".test.fold" in f)
+        assert job.params.folds == n and written == [
+            f"{DIR}/{lang}.test.fold{k}.json" for k in range(n) if n > 1
+        ]
     assert not (paper_workdir / "results").exists()
 
 

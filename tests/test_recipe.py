@@ -144,21 +144,6 @@ def test_fp16_path_unscales_before_clipping(monkeypatch):
     assert norms[0] > 1.0 and norms[1] == pytest.approx(norms[0], rel=1e-5)  # the 4096x scale undone first
 
 
-def test_precision_per_device(monkeypatch):
-    ctx, scaler = train.autocast_context(torch.device("cpu"))
-    assert not ctx._enabled and scaler is None  # plain fp32 on CPU
-    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
-    with pytest.warns(
-        UserWarning
-    ):  # this host has no CUDA: autocast disables itself, the choice is what counts
-        ctx, scaler = train.autocast_context(torch.device("cuda"))
-    assert ctx.fast_dtype == torch.bfloat16 and scaler is None  # bf16 needs no loss scaling
-    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)
-    with pytest.warns(UserWarning):
-        ctx, scaler = train.autocast_context(torch.device("cuda"))
-    assert ctx.fast_dtype == torch.float16 and isinstance(scaler, torch.amp.GradScaler)
-
-
 def test_caption_num_keeps_that_many_languages_in_config_order(tiny_tokenizer):
     from ccrk.data.masking import MaskingConfig
     from ccrk.data.pretrain_dataset import PretrainCollator

@@ -8,7 +8,6 @@ import tarfile
 import pytest
 
 from ccrk.errors import DataError
-from ccrk.formats.caption_json import five_folds
 from ccrk.formats.iglue import read_iglue
 from ccrk.formats.image_policy import MissingImages
 from ccrk.formats.mscoco import mscoco_files, read_coco_cn, read_karpathy
@@ -126,15 +125,18 @@ def test_karpathy_en_restval_joins_train_and_folds(tmp_path):
     data["images"][1]["split"] = "restval"
     many = dict(data, images=data["images"] + [dict(data["images"][0], imgid=i) for i in range(1, 12)])
     (tmp_path / "k.json").write_text(json.dumps(many))
-    report = mscoco_files("en", tmp_path / "k.json", tmp_path / "out")
+    report = mscoco_files("en", tmp_path / "k.json", tmp_path / "out", folds=5)
     assert _load(tmp_path / "out" / "en.train.json") == [
         {"caption": c, "image": train.image, "image_id": 537772} for c in train.captions
     ]
     test_entries = _load(tmp_path / "out" / "en.test.json")
     assert len(test_entries) == 12 and test_entries[0]["caption"] == test.captions
     assert [report["files"][f"en.test.fold{k}"]["images"] for k in range(5)] == [2, 2, 2, 2, 4]
-    assert five_folds(5000) == [(0, 1000), (1000, 2000), (2000, 3000), (3000, 4000), (4000, 5000)]
     assert _load(tmp_path / "out" / "en.test.fold4.json") == test_entries[8:]
+    with pytest.raises(
+        ValueError, match=r"en.test: cannot split 12 images into 13 folds \(protocols.mscoco.folds\)"
+    ):
+        mscoco_files("en", tmp_path / "k.json", tmp_path / "out13", folds=13)
 
 
 def test_karpathy_errors_name_the_record_and_field(tmp_path):
@@ -178,6 +180,7 @@ def test_yjcaptions_ja_with_split_files(tmp_path):
         tmp_path / "yj.json",
         tmp_path / "out",
         splits={"val": tmp_path / "val.txt", "test": tmp_path / "test.txt"},
+        folds=5,
     )
     assert report["annotations_without_image"] == 1 and report["images_without_captions"] == 1
     assert report["split"] == "files"
@@ -230,7 +233,7 @@ def test_coco_cn_zh_groups_distant_lines_of_one_image(tmp_path):
     lines = [line.split("\t", 1) for line in COCO_CN.read_text(encoding="utf-8").splitlines()]
     wanted = set(keys[100:200])
     assert report["files"]["zh.train"]["captions"] == sum(k.split("#")[0] in wanted for k, _ in lines)
-    assert "zh.test.fold0" not in report["files"]  # folds are for en and ja only
+    assert "zh.test.fold0" not in report["files"]  # no folds unless asked (CCRK folds en and ja only)
 
 
 def test_coco_cn_bad_lines_name_file_and_line(tmp_path):
@@ -294,7 +297,8 @@ def test_rules_run_from_the_raw_fixtures(tmp_path):
             "coco_cn_splits": {s: str(tmp_path / f"cn_{s}.txt") for s in ("train", "val", "test")},
         },
     }
-    cfg["protocols"] = {"wit_zeroshot": {"languages": ["tr"]}}  # the WIT test files joined are the protocol's
+    # the WIT test files joined are the protocol's; the sample's 1 English test image makes no folds
+    cfg["protocols"] = {"wit_zeroshot": {"languages": ["tr"]}, "mscoco": {"folds": {"en": 1}}}
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
     targets = [
         "results/annotations/multi30k/report.json",
@@ -335,7 +339,7 @@ def test_rules_run_from_the_raw_fixtures(tmp_path):
         "flickr30k-images/"
     )
     assert _load(results / "annotations" / "mscoco" / "zh.report.json")["missing_images_skipped"] == 3
-    assert len(list((results / "annotations" / "mscoco").glob("en.test.fold*.json"))) == 5
+    assert not list((results / "annotations" / "mscoco").glob("en.test.fold*.json"))  # folds: {en: 1}
     wit = _load(results / "annotations" / "wit" / "test.report.json")
     assert (
         wit["annotation_files"][str(RAW / "iglue" / "datasets" / "wit" / "annotations" / "test_tr.jsonl")][
@@ -364,3 +368,35 @@ def test_rules_run_from_the_raw_fixtures(tmp_path):
     )
     wit_tr = load_eval(str(results / "annotations" / "wit" / "test_tr.jsonl"), "wit", roots)
     assert (wit_tr.n_images, wit_tr.n_texts) == (681, 721)
+
+
+@pytest.mark.parametrize("folds", [5, 3])
+def test_fold_files_hold_the_images_evaluation_ranks_together(tmp_path, tiny_model, tiny_tokenizer, folds):
+    """One fold logic: `{lang}.test.fold{k}.json` holds exactly the images that evaluation, folding the whole test
+    file in memory with the same count (`protocols.mscoco.folds`), ranks in fold k."""
+    import torch
+
+    from ccrk.config import EvalConfig
+    from ccrk.data.sets import ImageRoots, load_eval
+    from ccrk.evaluate import rank_in_folds
+    from ccrk.formats.caption_json import ImageCaptions
+    from ccrk.formats.mscoco import write_mscoco
+    from ccrk.retrieval import Features, encode_texts
+
+    items = [
+        ImageCaptions(f"coco/val2014/COCO_val2014_{i:012d}.jpg", i, [f"a photo {i}", f"picture {i}"])
+        for i in range(1, 13)
+    ]
+    report = write_mscoco("en", {"test": items}, tmp_path, folds=folds)
+    roots = ImageRoots(root=str(tmp_path / "images"))
+    data = load_eval(tmp_path / "en.test.json", "json", roots)
+    with torch.no_grad():
+        images = tiny_model.encode_image(torch.randn(len(data.image_paths), 3, 32, 32))
+    img = Features(images.tokens, None, images.feat)
+    txt = encode_texts(tiny_model, tiny_tokenizer, data.texts, 8, 16, 16, "cpu")
+    *_, fold_of = rank_in_folds(tiny_model, img, txt, data.txt2img, data.img2txt, folds, EvalConfig(k_test=2))
+    for k in range(folds):
+        in_file = load_eval(tmp_path / f"en.test.fold{k}.json", "json", roots).image_paths
+        assert in_file == [p for p, f in zip(data.image_paths, fold_of) if f == k], k
+        assert report["files"][f"en.test.fold{k}"]["images"] == len(in_file)
+    assert not (tmp_path / f"en.test.fold{folds}.json").exists()

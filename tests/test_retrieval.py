@@ -3,6 +3,7 @@
 import io
 
 import numpy as np
+import pytest
 import torch
 from PIL import Image
 
@@ -51,7 +52,14 @@ def test_batched_scores_equal_a_per_query_loop(tiny_model, tiny_tokenizer, demo_
     torch.testing.assert_close(t2i, ref_t2i, rtol=1e-4, atol=1e-4)
 
 
+def _stable_rank(row: torch.Tensor, gold: int) -> int:
+    """Position of `gold` when the row is sorted best first, ties by index: counted one candidate at a time."""
+    return sum(1 for j, x in enumerate(row.tolist()) if x > row[gold] or (x == row[gold] and j < gold))
+
+
+@torch.no_grad()
 def test_evaluate_retrieval_ranks_are_exact_and_consistent(tiny_model, tiny_tokenizer, demo_dataset):
+    """The pipeline's ranks and recalls against the original's per-query loop, ranked and counted by hand."""
     ann = demo_dataset / "iglue" / "datasets" / "flickr30k" / "annotations" / "valid_ann.jsonl"
     data = load_eval_set(
         ann, demo_dataset / "images" / "flickr30k-images", demo_dataset / "images" / "val2014"
@@ -71,10 +79,20 @@ def test_evaluate_retrieval_ranks_are_exact_and_consistent(tiny_model, tiny_toke
         batch_size=4,
     )
     n_img, n_txt = len(data.image_paths), len(data.texts)
-    assert n_txt == 5 * n_img and r.ir_ranks.shape == (n_txt,) and r.tr_ranks.shape == (n_img,)
-    assert r.ir_ranks.min() >= 0 and r.ir_ranks.max() < n_img and r.tr_ranks.max() < n_txt
-    assert r.metrics["ir_r10"] == 100.0  # 8 images: every gold image is within the first 10
-    assert r.metrics["ir_r1"] == 100 * np.mean(r.ir_ranks == 0)
+    assert (n_img, n_txt) == (8, 40) and r.ir_ranks.shape == (n_txt,) and r.tr_ranks.shape == (n_img,)
+    img = encode_images(tiny_model, data.image_paths, eval_transform(32), 4, "cpu")
+    txt = encode_texts(tiny_model, tiny_tokenizer, data.texts, 4, 40, 40, "cpu")
+    i2t, t2i, _ = per_query_scores(tiny_model, img, txt, 3)
+    ir = [_stable_rank(t2i[t], data.txt2img[t]) for t in range(n_txt)]
+    tr = [min(_stable_rank(i2t[i], t) for t in data.img2txt[i]) for i in range(n_img)]
+    assert list(r.ir_ranks) == ir and list(r.tr_ranks) == tr
+    assert len(set(ir)) > 3 and max(tr) >= 10  # TR ranks (of 40 captions) reach beyond R@10
+    for k in (1, 5, 10):
+        assert r.metrics[f"ir_r{k}"] == pytest.approx(100 * sum(x < k for x in ir) / n_txt)
+        assert r.metrics[f"tr_r{k}"] == pytest.approx(100 * sum(x < k for x in tr) / n_img)
+    ir_mean = sum(r.metrics[f"ir_r{k}"] for k in (1, 5, 10)) / 3
+    tr_mean = sum(r.metrics[f"tr_r{k}"] for k in (1, 5, 10)) / 3
+    assert r.metrics["r_mean"] == pytest.approx((ir_mean + tr_mean) / 2)
     assert r.metrics["n_images"] == n_img and "itc_ir_r1" in r.metrics
 
 
@@ -94,9 +112,8 @@ def test_folds_rank_within_each_fold_and_average(tiny_model, tiny_tokenizer, dem
     cfg = EvalConfig(k_test=3, fusion_batch_size=64)
     one = rank_in_folds(tiny_model, img, txt, data.txt2img, data.img2txt, 1, cfg)
     whole = rank_features(tiny_model, img, txt, data.txt2img, data.img2txt, 3, 64)
-    np.testing.assert_array_equal(one[0], whole.ir_ranks) and np.testing.assert_array_equal(
-        one[1], whole.tr_ranks
-    )
+    np.testing.assert_array_equal(one[0], whole.ir_ranks)
+    np.testing.assert_array_equal(one[1], whole.tr_ranks)
     ir, tr, metrics, fold_of = rank_in_folds(tiny_model, img, txt, data.txt2img, data.img2txt, 5, cfg)
     n = len(data.image_paths)  # 24 images: folds of 4, 4, 4, 4 and 8
     assert list(np.bincount(fold_of)) == [4, 4, 4, 4, 8]

@@ -99,7 +99,7 @@ def test_mrv_per_setting_and_direction(tmp_path):
         ("all", "fr"): _ranks(tmp_path / "b", "fr", [0, 0], [1, 1]),
     }
     df = mrv_table(files, directions=("tr",))
-    assert list(df.columns) == ["setting", "direction", "langs", "mrv", "items"]
+    assert list(df.columns) == ["setting", "direction", "langs", "mrv", "items", "left_out"]
     assert list(df["setting"]) == ["en", "all"] and set(df["direction"]) == {"tr"}
     assert list(df["mrv"]) == [1.5, 0.0]  # std(0, 2) = 1, std(4, 0) = 2 -> 1.5; identical ranks -> 0
 

@@ -108,3 +108,20 @@ def test_a_state_from_other_settings_is_not_resumed(tmp_path, caplog):
     _, state, seen = _run(tmp_path / "c.state", run_id="other-settings")
     assert state.step == 15 and len(seen) == 15  # started over instead of resuming at step 6
     assert "belongs to a different run" in caplog.text
+
+
+def test_a_state_saved_by_another_process_count_is_not_resumed(tmp_path, caplog):
+    """Each rank's share of an epoch and the steps per epoch depend on the process count: such a state would
+    resume other batches, so the run starts over (ccrk.resume.read_state)."""
+    path = tmp_path / "w.state"
+    with pytest.raises(_Killed):
+        _run(path, kill_at=7)  # leaves a state at step 6, saved by this 1 process
+    saved = torch.load(path, weights_only=False)
+    assert (saved["step"], saved["world_size"]) == (6, 1)
+    torch.save({**saved, "world_size": 2}, path)  # as if 2 processes had written it
+    _, state, seen = _run(path)
+    assert state.step == 15 and len(seen) == 15  # from step 0, every batch
+    assert "it was saved by 2 processes, this run has 1" in caplog.text
+    torch.save({**saved, "world_size": 1}, path)  # the same state from 1 process resumes at step 6
+    _, state, seen = _run(path)
+    assert len(seen) == 15 - 6

@@ -1,5 +1,6 @@
 """Full-size model on `meta`, the original-layout key map both ways, and loading released checkpoints."""
 
+import logging
 import random
 
 import numpy as np
@@ -86,21 +87,44 @@ def _write(path, state_dict, **extra):
     return path
 
 
-def test_released_layout_loads_with_an_empty_report(tmp_path):
-    sd = original_state_dict(TINY)
-    # as CCRK's Pretrain.py saves it: optimizer, config and the RNG states of python, numpy and torch
-    path = _write(
-        tmp_path / "ccrk_epoch_29.th",
-        sd,
-        optimizer={"state": {}, "param_groups": []},
-        config={"embed_dim": 16},
+def _ccrk_release(path, state_dict):
+    """A file as CCRK's Pretrain.py saves it every epoch: model, optimizer, lr_scheduler, config, epoch, the RNG
+    states of python, numpy and torch, global_step and the GradScaler's state (real objects' state dicts)."""
+    params = [torch.nn.Parameter(torch.randn(3, 2)), torch.nn.Parameter(torch.randn(3))]
+    optimizer = torch.optim.AdamW(params, lr=1e-4, betas=(0.9, 0.98))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
+    (params[0].sum() + params[1].sum()).backward()
+    optimizer.step()  # a real AdamW state: step, exp_avg, exp_avg_sq per parameter
+    scheduler.step()
+    scaler = torch.amp.GradScaler("cpu", init_scale=2.0**16)
+    return _write(
+        path,
+        state_dict,
+        optimizer=optimizer.state_dict(),
+        lr_scheduler=scheduler.state_dict(),
+        config={"embed_dim": 16, "images": {"batch_size": 64, "language_chosen": ["zh", "en"]}},
         epoch=29,
         random_state=random.getstate(),
         np_random_state=np.random.get_state(),
         torch_rng_state=torch.get_rng_state(),
+        global_step=83159,
+        scaler=scaler.state_dict(),
     )
+
+
+BBOX = [f"bbox_head.{i}.{w}" for i in (0, 1, 3) for w in ("weight", "bias")]
+
+
+def test_released_layout_loads_with_an_empty_report(tmp_path, caplog):
+    caplog.set_level(logging.INFO)
+    sd = original_state_dict(TINY, bbox_head=True)  # CCRK's UniAlignLM builds CCLM's box head too
+    path = _ccrk_release(tmp_path / "ccrk_epoch_29.th", sd)
     _, cfg, report, optional = read_any_checkpoint(path)
     assert report.clean and not optional
+    assert (
+        sorted(report.dropped) == sorted(BBOX)
+        and "dropped 6 keys of a head ccrk does not have" in caplog.text
+    )
     v, t = cfg.vision, cfg.text
     assert (v.image_res, v.window_size, v.embed_dim, v.depths, v.num_heads) == (32, 4, 8, (2, 2), (1, 2))
     assert (
@@ -132,12 +156,12 @@ def test_released_layout_loads_with_an_empty_report(tmp_path):
         got["text_encoder.embeddings.position_embeddings.weight"],
         sd["text_encoder.bert.embeddings.position_embeddings.weight"],
     )
-    # and back: every weight of the file, bit for bit (the buffers are recomputed, not written)
+    # and back: every weight of the file but the box head, bit for bit (the buffers are recomputed, not written)
     again = ccrk_to_original(got, n_text=2)
     kept = {
         k: x
         for k, x in sd.items()
-        if not k.endswith(("relative_position_index", "attn_mask", "position_ids"))
+        if not k.endswith(("relative_position_index", "attn_mask", "position_ids")) and k not in BBOX
     }
     assert set(again) == set(kept) and all(torch.equal(again[k], kept[k]) for k in kept)
 
@@ -174,7 +198,10 @@ def test_a_bare_state_dict_is_read_too(tmp_path):
 @pytest.mark.parametrize(
     "change,expected",
     [
-        (lambda sd: sd.update({"bbox_head.0.weight": torch.zeros(2)}), "1 unexpected: bbox_head.0.weight"),
+        (
+            lambda sd: sd.update({"text_encoder.bert.pooler.dense.weight": torch.zeros(2)}),
+            "1 unexpected: text_encoder.bert.pooler.dense.weight",
+        ),
         (lambda sd: sd.pop("itm_head.3.bias"), "1 missing: itm_head.3.bias"),
         (
             lambda sd: sd.update({"text_encoder.cls.predictions.decoder.weight": torch.zeros(40, 64)}),
@@ -270,8 +297,44 @@ def test_checkpoint_command_fails_naming_the_keys(tmp_path, capsys):
     from ccrk.cli import main
 
     sd = original_state_dict(TINY)
-    sd["bbox_head.0.weight"] = torch.zeros(3)  # CCLM's 4M model: a head ccrk does not have
-    path = _write(tmp_path / "cclm_4m_epoch_29.th", sd)
+    sd["text_encoder.bert.pooler.dense.weight"] = torch.zeros(3)  # BertModel's pooler: ccrk has none
+    path = _write(tmp_path / "pooled_epoch_29.th", sd)
     assert main(["checkpoint", "to-ccrk", str(path), str(tmp_path / "out.pt")]) == 1
-    assert "unexpected: bbox_head.0.weight" in capsys.readouterr().err
+    assert "unexpected: text_encoder.bert.pooler.dense.weight" in capsys.readouterr().err
     assert not (tmp_path / "out.pt").exists()
+
+
+@pytest.mark.parametrize("layout", ["cclm", "ccrk"])
+def test_released_pretraining_checkpoints_with_the_box_head_load(tmp_path, capsys, layout):
+    """CCLM's and CCRK's pretraining models always build bbox_head: its 6 keys are dropped with a log line naming
+    them, by `checkpoint to-ccrk` and by load_model (what fine-tuning from `pretrain.checkpoint` calls)."""
+    from ccrk.cli import main
+
+    sd = original_state_dict(TINY, bbox_head=True, seed=1)
+    if (
+        layout == "cclm"
+    ):  # CCLM's Pretrain.py: {"model", "optimizer", "lr_scheduler", "config", "epoch"} at most
+        path = _write(tmp_path / "cclm_3m_epoch_29.th", sd, config={"embed_dim": 16}, epoch=29)
+    else:
+        path = _ccrk_release(tmp_path / "ccrk_3m_10lan_epoch_29.th", sd)
+    expected = {  # ccrk key -> the original's
+        "vision_encoder.swin.layers.1.downsample.reduction.weight": (
+            "vision_encoder.layers.0.downsample.reduction.weight"
+        ),
+        "fusion_encoder.layer.1.crossattention.self.value.weight": (
+            "text_encoder.bert.encoder.layer.3.crossattention.self.value.weight"
+        ),
+        "mlm_head.dense.weight": "text_encoder.cls.predictions.transform.dense.weight",
+        "itm_head.3.weight": "itm_head.3.weight",
+        "temp": "temp",
+    }
+    assert main(["checkpoint", "to-ccrk", str(path), str(tmp_path / "model.pt")]) == 0
+    captured = capsys.readouterr()
+    assert "all keys matched" in captured.out
+    assert f"{path.name}: dropped 6 keys of a head ccrk does not have" in captured.err
+    assert all(key in captured.err for key in BBOX)
+    for model in (load_model(tmp_path / "model.pt"), load_model(path)):  # converted, and read directly
+        got = model.state_dict()
+        assert not any(k.startswith("bbox_head") for k in got)
+        assert all(torch.equal(got[ours], sd[theirs]) for ours, theirs in expected.items())
+    assert "dropped 6 keys" in capsys.readouterr().err  # load_model says so as well

@@ -141,16 +141,18 @@ def test_demo_writes_the_tables_in_their_formats(demo_run):
     assert table.iloc[-1]["ir_r1"] == pytest.approx(non_en["ir_r1"].mean(), abs=0.01)
     assert (workdir / "results" / "xflickrco_table.md").read_text().count("\n|") >= 10
     mrv = pd.read_csv(workdir / "results" / "xflickrco_mrv.csv")
-    assert list(mrv.columns) == ["direction", "langs", "mrv", "items"] and list(mrv["direction"]) == [
+    assert list(mrv.columns) == ["direction", "langs", "mrv", "items", "left_out"] and list(
+        mrv["direction"]
+    ) == [
         "ir",
         "tr",
     ]
     assert set(mrv["langs"]) == {"en/de/ja/zh"} and (mrv["mrv"] >= 0).all()
     ranks = pd.read_csv(workdir / "results" / "eval" / "xflickrco" / "zeroshot" / "de_ranks.csv")
     n_test = _config()["demo"]["n_test"]
-    assert list(ranks.columns) == ["index", "ir_rank", "tr_rank"] and len(ranks) == n_test
+    assert list(ranks.columns) == ["index", "ir_rank", "tr_rank", "image"] and len(ranks) == n_test
     assert ranks["ir_rank"].between(0, n_test - 1).all() and ranks["tr_rank"].between(0, n_test - 1).all()
-    # the table is computed from those ranks
+    # the table's numbers (read from the metrics JSON) are those of these ranks
     de = table.set_index("lang").loc["de"]
     assert de["ir_r1"] == pytest.approx(100 * (ranks["ir_rank"] == 0).mean(), abs=0.01)
     assert de["tr_r10"] == pytest.approx(100 * (ranks["tr_rank"] < 10).mean(), abs=0.01)

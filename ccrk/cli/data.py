@@ -84,6 +84,7 @@ def _mscoco(a):
         a.image_dir,
         splits=dict(s.split("=", 1) for s in a.split),
         captions=a.captions,
+        folds=a.folds,
     )
 
 
@@ -163,3 +164,9 @@ def add_data_commands(cmd) -> None:
         "--image-dir", default="coco", help="COCO folder (holding train2014/, val2014/) under the root"
     )
     s.add_argument("--missing-images", default="fail", choices=POLICIES)
+    s.add_argument(
+        "--folds",
+        type=int,
+        default=1,
+        help="also write LANG.test.fold{0..N-1}.json, cut as `evaluate --folds N` cuts (CCRK: 5 for en and ja)",
+    )

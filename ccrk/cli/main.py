@@ -154,14 +154,15 @@ def _checkpoint(a):
     from ccrk.models.checkpoint import to_ccrk_file, to_original_file
 
     if a.direction == "to-ccrk":
-        cfg = to_ccrk_file(a.src, a.dst, a.image_res, a.window_size).cfg
+        cfg = to_ccrk_file(a.src, a.dst, a.image_res, a.window_size, a.text_heads).cfg
         v, t = cfg.vision, cfg.text
         print(
             f"{a.dst}: all keys matched; Swin {v.image_res} px / window {v.window_size}, "
             f"{t.num_text_layers}+{t.num_fusion_layers} text layers of {t.hidden_size}, vocabulary {t.vocab_size}"
         )
     else:
-        print(f"{a.dst}: {len(to_original_file(a.src, a.dst, a.finetuned))} tensors in the original layout")
+        n = len(to_original_file(a.src, a.dst, a.finetuned, a.text_heads))
+        print(f"{a.dst}: {n} tensors in the original layout")
 
 
 def _table(a):
@@ -322,6 +323,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--finetuned",
         action="store_true",
         help="to-original: RetrievalModel's layout (text_encoder.X, no MLM head)",
+    )
+    s.add_argument(
+        "--text-heads",
+        type=int,
+        help="attention heads of the text layers, which no weight holds (default: width / 64, as XLM-R)",
     )
     _resolution_args(s)
     s = cmd("table", _table, "per-language table with the non-English average (rule retrieval_table)")

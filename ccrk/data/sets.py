@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from ccrk.formats.eval_set import CAPTIONLESS, without_captionless_images
 from ccrk.formats.iglue import RetrievalEvalSet, RetrievalTrainItem, load_eval_set, load_train_set
 from ccrk.formats.retrieval_json import load_json_eval_set, load_json_train_set
 from ccrk.formats.wit import load_wit_eval_set, load_wit_train_set
@@ -26,14 +27,19 @@ def _check(fmt: str) -> None:
         raise ValueError(f"unknown annotation format {fmt!r}; expected one of {FORMATS}")
 
 
-def load_eval(path, fmt: str, roots: ImageRoots) -> RetrievalEvalSet:
+def load_eval(path, fmt: str, roots: ImageRoots, captionless_images: str = "keep") -> RetrievalEvalSet:
+    """An eval set; an image left without captions stays a distractor ("keep") or leaves the gallery ("drop")."""
     _check(fmt)
+    if captionless_images not in CAPTIONLESS:
+        raise ValueError(f"captionless_images must be one of {CAPTIONLESS}, got {captionless_images!r}")
     if fmt == "iglue":
         data = load_eval_set(path, roots.flickr, roots.coco)
     elif fmt == "wit":
         data = load_wit_eval_set(path, roots.root or None)
     else:
         data = load_json_eval_set(path, roots.root)
+    if captionless_images == "drop":
+        data = without_captionless_images(data)
     for line, reason in data.dropped:
         log.warning("%s:%s: %s", path, line, reason)
     return data

@@ -32,12 +32,6 @@ def eval_entries(items: list[ImageCaptions]) -> list[dict]:
     return [{"image": it.image, "caption": list(it.captions), "image_id": it.image_id} for it in items]
 
 
-def five_folds(n: int) -> list[tuple[int, int]]:
-    """CCRK's 5-fold test split (ccrk.metrics.fold_slices); under 5 images the last fold holds them."""
-    slices = fold_slices(n, 5) if n >= 5 else [range(0)] * 4 + [range(n)]
-    return [(r.start, r.stop) for r in slices]
-
-
 def write_entries(path, entries: list[dict]) -> None:
     """One JSON list, compact (the COCO train file has 566k entries), raw UTF-8, atomically."""
     with atomic_open(path) as f:
@@ -54,3 +48,12 @@ def write_split(path, items: list[ImageCaptions], train: bool) -> dict:
     """Write one split file; returns its counts for the report."""
     write_entries(path, train_entries(items) if train else eval_entries(items))
     return {"images": len(items), "captions": sum(len(it.captions) for it in items)}
+
+
+def write_test_folds(path_of, items: list[ImageCaptions], folds: int) -> dict:
+    """The test set in `folds` contiguous files, path_of(k) each, cut by `ccrk.metrics.fold_slices`: the images
+    evaluation ranks together when it folds the whole test file in memory with the same count."""
+    return {
+        k: write_split(path_of(k), items[r.start : r.stop], False)
+        for k, r in enumerate(fold_slices(len(items), folds))
+    }

@@ -44,3 +44,31 @@ class EvalSetBuilder:
             out.txt2img.append(img)
             out.texts.append(caption)
             out.text_lines.append(line)
+
+
+CAPTIONLESS = ("keep", "drop")  # `evaluate.captionless_images`
+
+
+def without_captionless_images(data: RetrievalEvalSet) -> RetrievalEvalSet:
+    """The original's gallery: an image whose captions are all empty leaves it (CCRK's xflickrco_eval_dataset drops
+    the line; its WIT reader skips the rows), so galleries differ across languages (de, id of xFlickr&CO: 1999)."""
+    keep = [i for i, texts in enumerate(data.img2txt) if texts]
+    new_index = {old: new for new, old in enumerate(keep)}
+    left_out = [
+        (
+            data.image_lines[i],
+            f"image {data.image_keys[i]} left out of the gallery: no caption (captionless_images: drop)",
+        )
+        for i in range(len(data.img2txt))
+        if i not in new_index
+    ]
+    return RetrievalEvalSet(
+        image_paths=[data.image_paths[i] for i in keep],
+        texts=data.texts,
+        txt2img=[new_index[i] for i in data.txt2img],
+        img2txt=[data.img2txt[i] for i in keep],
+        text_lines=data.text_lines,
+        image_lines=[data.image_lines[i] for i in keep],
+        dropped=data.dropped + left_out,
+        image_keys=[data.image_keys[i] for i in keep],
+    )

@@ -8,7 +8,8 @@ The format is docs/method.md#multi30k-and-mscoco-json.
   from files listing image ids, or else a seeded random split that the report marks as such.
 - zh: COCO-CN, `<COCO file name>#<n><TAB><sentence>` lines whose images mix train2014 and val2014 and whose
   lines of one image are far apart; split files list the image names.
-en and ja test sets are also written as CCRK's 5 folds (`{lang}.test.fold{k}.json`).
+A test set evaluated in k folds (`protocols.mscoco.folds`, CCRK: 5 for en and ja) is also written as its k fold
+files (`{lang}.test.fold{i}.json`), cut as evaluation cuts it (`ccrk.metrics.fold_slices`).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from ccrk.errors import DataError
-from ccrk.formats.caption_json import ImageCaptions, five_folds, keep_with_images, write_split
+from ccrk.formats.caption_json import ImageCaptions, keep_with_images, write_split, write_test_folds
 from ccrk.formats.image_policy import MissingImages
 from ccrk.io import iter_lines, read_json, write_json
 
@@ -205,10 +206,10 @@ def write_mscoco(
     out_dir,
     image_root=None,
     missing_images: str = "fail",
-    folds: bool = False,
+    folds: int = 1,
     **extra,
 ) -> dict:
-    """Write `{lang}.{train,val,test}.json` (and the 5 test folds); return the report."""
+    """Write `{lang}.{train,val,test}.json` (and, with folds > 1, the test folds); return the report."""
     images = MissingImages(image_root, missing_images)
     files = {}
     for split in SPLITS:
@@ -216,11 +217,14 @@ def write_mscoco(
         files[f"{lang}.{split}"] = write_split(
             Path(out_dir) / f"{lang}.{split}.json", items, split == "train"
         )
-        if split == "test" and folds:
-            for k, (start, end) in enumerate(five_folds(len(items))):
-                files[f"{lang}.test.fold{k}"] = write_split(
-                    Path(out_dir) / f"{lang}.test.fold{k}.json", items[start:end], False
+        if split == "test" and folds > 1:
+            try:
+                written = write_test_folds(
+                    lambda k: Path(out_dir) / f"{lang}.test.fold{k}.json", items, folds
                 )
+            except ValueError as e:  # evaluation would refuse the same split
+                raise ValueError(f"{lang}.test: {e} (protocols.mscoco.folds)") from None
+            files |= {f"{lang}.test.fold{k}": counts for k, counts in written.items()}
     return {"files": files, **extra, **images.report()}
 
 
@@ -235,8 +239,10 @@ def mscoco_files(
     captions=(),
     split_sizes: dict | None = None,
     seed: int = 0,
+    folds: int = 1,
 ) -> dict:
-    """Read one language's source, split it, write its files and `{lang}.report.json` (rule and CLI entry)."""
+    """Read one language's source, split it, write its files and `{lang}.report.json` (rule and CLI entry);
+    `folds` > 1 writes the test folds too."""
     if lang == "en":
         data, extra = read_karpathy(source, image_dir), {"source": "karpathy", "restval": "joins train"}
     elif lang == "ja":
@@ -250,8 +256,6 @@ def mscoco_files(
         extra = {"source": "coco-cn", **extra}
     else:
         raise ValueError(f"no MSCOCO source for language {lang!r}; expected en, ja or zh")
-    report = write_mscoco(
-        lang, data, out_dir, image_root, missing_images, folds=lang in ("en", "ja"), **extra
-    )
+    report = write_mscoco(lang, data, out_dir, image_root, missing_images, folds=folds, **extra)
     write_json(Path(out_dir) / f"{lang}.report.json", report)
     return report

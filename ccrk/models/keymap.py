@@ -11,6 +11,7 @@ text_encoder.bert.encoder.layer.{i}.*, i >= n_text    fusion_encoder.layer.{i - 
 text_encoder.cls.predictions.{bias,transform.*}       mlm_head.{bias,dense.*,LayerNorm.*}
 text_encoder.cls.predictions.decoder.{weight,bias}    tied: the word embeddings and mlm_head.bias
 vision_proj, text_proj, temp, itm_head                the same
+bbox_head.*                                           dropped (CCLM's box head; CCRK trains no grounding)
 Fine-tuned originals (RetrievalModel) drop `bert.` and the MLM head. Buffers (relative_position_index,
 attn_mask, position_ids) are recomputed by the model and never mapped.
 """
@@ -23,6 +24,9 @@ import torch
 PRETRAIN_TEXT = "text_encoder.bert."  # BertForMaskedLM in pretraining checkpoints
 FINETUNED_TEXT = "text_encoder."  # BertModel in fine-tuned checkpoints
 RECOMPUTED_BUFFERS = ("relative_position_index", "attn_mask", "position_ids")
+# heads the original pretraining model builds and ccrk has no use for: XVLMBase(use_bbox_loss=True) in CCLM's
+# and CCRK's pretraining models, so every released pretraining checkpoint carries bbox_head.*
+DROPPED_HEADS = ("bbox_head.",)
 _MLM = "text_encoder.cls.predictions."
 _MLM_NAMES = {
     "bias": "bias",
@@ -45,6 +49,7 @@ class KeyReport:
     missing: list[str] = field(default_factory=list)  # target keys the file did not provide
     unexpected: list[str] = field(default_factory=list)  # file keys with no place in the target
     mismatched: list[str] = field(default_factory=list)  # "key: why" (shape, untied copy)
+    dropped: list[str] = field(default_factory=list)  # file keys of DROPPED_HEADS, left out on purpose
 
     @property
     def clean(self) -> bool:
@@ -146,6 +151,9 @@ def original_to_ccrk(state_dict: dict, n_text: int) -> tuple[dict, KeyReport]:
             continue
         if key in _TIED:
             continue  # checked below, once both copies are known
+        if key.startswith(DROPPED_HEADS):
+            report.dropped.append(key)
+            continue
         new = original_key_to_ccrk(key, n_text, prefix)
         if new is None:
             report.unexpected.append(key)

@@ -180,11 +180,20 @@ def load_init_weights(model: CCRKModel, text: str = "", vision: str = "") -> dic
 
 
 # -- released CCLM / CCRK checkpoints: the model config they imply ----------------------------------------
-def config_from_original(state_dict: dict, text_heads: int | None = None) -> CCRKConfig:
+XLMR_HEADS = {768: 12, 1024: 16}  # XLM-R base / large: 64-dim heads, the widths of every CCLM / CCRK release
+_SWIN = "vision_encoder."
+
+
+def config_from_original(
+    state_dict: dict, text_heads: int | None = None, image_res: int | None = None
+) -> CCRKConfig:
     """The architecture of an original-layout state dict, read from its shapes.
 
-    Head counts of the text layers are not in the weights: `text_heads`, else hidden / 64 (XLM-R-large: 16).
-    The image size comes from a shifted block's attention mask, else from the last stage filling one window.
+    Read from the shapes: Swin patch size, width, depths, heads per stage, window (stage-0 table), the absolute
+    position embedding and the image size (`_patch_grid`); text vocabulary, width, FFN width, text and fusion
+    layer counts, positions; the contrastive width. Not in the weights: the text layers' head count
+    (`text_heads`, else hidden / 64, XLM-R's head size, logged), layer-norm eps (XLM-R's 1e-5) and what only
+    trains (dropout, drop path). An image size the shapes do not fix is an error unless `image_res` is given.
     """
 
     def get(key):
@@ -197,29 +206,33 @@ def config_from_original(state_dict: dict, text_heads: int | None = None) -> CCR
         if any(k.startswith("text_encoder.bert.") for k in state_dict)
         else "text_encoder."
     )
-    patch = get("vision_encoder.patch_embed.proj.weight")
+    patch = get(_SWIN + "patch_embed.proj.weight")
     blocks = Counter(
         int(m[1])
         for k in state_dict
         if (m := re.match(r"vision_encoder\.layers\.(\d+)\.blocks\.\d+\.norm1\.weight$", k))
     )
     depths = tuple(blocks[s] for s in range(len(blocks)))
-    heads = tuple(
-        get(f"vision_encoder.layers.{s}.blocks.0.attn.relative_position_bias_table").shape[1]
-        for s in range(len(depths))
-    )
-    window = (
-        math.isqrt(get("vision_encoder.layers.0.blocks.0.attn.relative_position_bias_table").shape[0]) + 1
-    ) // 2
-    mask = state_dict.get("vision_encoder.layers.0.blocks.1.attn_mask")
-    side = math.isqrt(mask.shape[0]) * window if mask is not None else window * 2 ** (len(depths) - 1)
+    tables = [
+        get(f"{_SWIN}layers.{s}.blocks.0.attn.relative_position_bias_table") for s in range(len(depths))
+    ]
+    windows = [(math.isqrt(t.shape[0]) + 1) // 2 for t in tables]
+    side = _patch_grid(state_dict, depths, windows)
+    if side is None:
+        if image_res is None:
+            raise ValueError(
+                "model.vision.image_res is not in the shapes (no absolute_pos_embed, no shifted-window "
+                "attention mask, no stage smaller than its window): give the image size (--image-res)"
+            )
+        side = windows[-1] * 2 ** (len(depths) - 1)  # a valid source grid; the caller loads at image_res
     vision = VisionConfig(
         image_res=side * patch.shape[-1],
         patch_size=patch.shape[-1],
         embed_dim=patch.shape[0],
         depths=depths,
-        num_heads=heads,
-        window_size=window,
+        num_heads=tuple(t.shape[1] for t in tables),
+        window_size=windows[0],
+        absolute_pos_embed=_SWIN + "absolute_pos_embed" in state_dict,
     )
     words = get(prefix + "embeddings.word_embeddings.weight")
     hidden = words.shape[1]
@@ -231,13 +244,59 @@ def config_from_original(state_dict: dict, text_heads: int | None = None) -> CCR
         for k in state_dict
         if (m := re.match(re.escape(prefix) + r"encoder\.layer\.(\d+)\.crossattention\.", k))
     }
+    n_text = len(layers) - len(fusion)
+    if layers != set(range(len(layers))) or fusion != set(range(n_text, len(layers))):
+        raise ValueError(
+            f"text layers {sorted(layers)} with cross-attention in {sorted(fusion)}: ccrk needs text-only layers "
+            "first, then fusion layers, numbered without gaps"
+        )
     text = TextConfig(
         vocab_size=words.shape[0],
         hidden_size=hidden,
-        num_attention_heads=text_heads or max(1, hidden // 64),
+        num_attention_heads=text_heads or _text_heads(hidden),
         intermediate_size=get(prefix + "encoder.layer.0.intermediate.dense.weight").shape[0],
-        num_text_layers=len(layers) - len(fusion),
+        num_text_layers=n_text,
         num_fusion_layers=len(fusion),
         max_position_embeddings=get(prefix + "embeddings.position_embeddings.weight").shape[0],
     )
     return CCRKConfig(vision=vision, text=text, embed_dim=get("vision_proj.weight").shape[0])
+
+
+def _patch_grid(state_dict: dict, depths: tuple, windows: list[int]) -> int | None:
+    """Side of the stage-0 patch grid, from the first of: the absolute position embedding [1, side^2, C]; a
+    shifted block's attention mask [windows, w^2, w^2]; a stage whose window is cut to its side (Microsoft
+    Swin makes a stage smaller than the window one window); in a file that kept its buffers, a stage of 2+
+    blocks without a mask (one window). None: the shapes do not fix it."""
+    ape = state_dict.get(_SWIN + "absolute_pos_embed")
+    if ape is not None:
+        return math.isqrt(ape.shape[1])
+    for s, depth in enumerate(depths):
+        for b in range(1, depth, 2):
+            mask = state_dict.get(f"{_SWIN}layers.{s}.blocks.{b}.attn_mask")
+            if mask is not None:
+                return math.isqrt(mask.shape[0]) * windows[s] * 2**s
+    for s, w in enumerate(windows):
+        if w < windows[0]:
+            return w * 2**s
+    if any(k.endswith("attn.relative_position_index") for k in state_dict):  # saved by the original code
+        for s, depth in enumerate(depths):
+            if depth > 1:
+                return windows[s] * 2**s
+    return None
+
+
+def _text_heads(hidden: int) -> int:
+    """The text layers' head count, which no weight shape holds: XLM-R's 64-dim heads."""
+    if hidden % 64:
+        raise ValueError(
+            f"model.text.num_attention_heads is not in the weights and width {hidden} is not a multiple of "
+            "XLM-R's head size 64: give the head count (--text-heads)"
+        )
+    heads = hidden // 64
+    (log.info if XLMR_HEADS.get(hidden) == heads else log.warning)(
+        "text layers of width %d: %d heads assumed (64 each, as XLM-R; not stored in the weights; "
+        "--text-heads gives another count)",
+        hidden,
+        heads,
+    )
+    return heads

@@ -1,4 +1,4 @@
-"""Rules mscoco_*: one language's COCO captions -> <lang>.{train,val,test}.json."""
+"""Rules mscoco_*: one language's COCO captions -> <lang>.{train,val,test}.json (+ its test folds)."""
 
 from pathlib import Path
 
@@ -18,5 +18,6 @@ with snakemake_job(snakemake) as log:
         captions=list(i.get("captions", [])),
         split_sizes=p.get("split_sizes"),
         seed=p.get("seed", 0),
+        folds=p.folds,
     )
     log.info("mscoco %s: %s", p.lang, report)
