@@ -344,3 +344,21 @@ def test_open_dual_encoders_overlay_plans_offline(tmp_path):
     assert xm["nllb-siglip-mrl-large"].params.model["set_language"] is True
     assert xm["nllb-siglip-mrl-large"].params.network is False
     assert len(xm["msiglip-so400m"].output.clip_benchmark) == 2 * 36
+
+
+def test_cli_scores_a_configured_model_on_the_xm3600_fixture(tiny_open_clip, tmp_path):
+    """`python -m ccrk zeroshot`: the rule's operation without Snakemake, on tests/fixtures/xm3600."""
+    import yaml
+
+    from ccrk.cli.main import main
+
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump({"zeroshot": {"models": [tiny_open_clip]}}))
+    fixture = REPO_ROOT / "tests" / "fixtures" / "xm3600"
+    args = ["zeroshot", "--config", str(tmp_path / "c.yaml"), "--model", "tiny-open-clip"]
+    args += ["--protocol", "xm3600_first", "--out-dir", str(tmp_path / "out"), "--num-workers", "0"]
+    args += ["--xm3600-images", str(fixture / "images"), "--device", "cpu"]
+    assert main([*args, *(f"{x}={fixture / 'captions.jsonl'}" for x in ("ar", "th", "quz"))]) == 0
+    quz = read_json(tmp_path / "out" / "xm3600_first" / "quz_metrics.json")
+    assert quz["n_images"] == 4 and quz["n_texts"] == 3  # the fourth image has no quz caption
+    assert read_json(tmp_path / "out" / "xm3600_first" / "th_clip_benchmark.json")["language"] == "th"
+    assert main([*args, "xx=nothing.jsonl"]) == 1  # an unknown locale: a one-line error, exit 1
