@@ -27,6 +27,8 @@ include: "rules/finetune.smk"
 include: "rules/evaluate.smk"
 include: "rules/report.smk"
 include: "rules/ablation.smk"
+include: "rules/zeroshot_inputs.smk"
+include: "rules/zeroshot.smk"
 
 
 localrules:
@@ -37,6 +39,11 @@ localrules:
     chart,
     tables,
     demo_ablation,
+    zeroshot_table,
+    zeroshot_mrv,
+    zeroshot_chart,
+    zeroshot_leaderboard,
+    zeroshot,
 
 
 rule all:

@@ -12,7 +12,7 @@ from ccrk.data.transforms import eval_transform
 from ccrk.io import atomic_path, write_json
 from ccrk.metrics import fold_slices, mean_metrics
 from ccrk.models import load_model
-from ccrk.retrieval import encode_images, encode_texts, rank_features, subset
+from ccrk.retrieval import RetrievalResult, encode_images, encode_texts, rank_features, subset
 from ccrk.tokenizer import load_tokenizer
 
 log = logging.getLogger("ccrk.evaluate")
@@ -86,35 +86,52 @@ def evaluate_test_files(
 
 def rank_in_folds(model, images, texts, txt2img, img2txt, n_folds: int, cfg: EvalConfig):
     """(ir_ranks per text, tr_ranks per image, metrics, fold of each image or None): one fold = the whole set."""
+
+    def rank(img, txt, t2i, i2t):
+        return rank_features(model, img, txt, t2i, i2t, cfg.k_test, cfg.fusion_batch_size)
+
+    result, fold_of = rank_folds(rank, images, texts, txt2img, img2txt, n_folds)
+    if n_folds > 1:
+        result.metrics["k_test"] = cfg.k_test
+    return result.ir_ranks, result.tr_ranks, result.metrics, fold_of
+
+
+def rank_folds(
+    rank, images, texts, txt2img, img2txt, n_folds: int
+) -> tuple[RetrievalResult, np.ndarray | None]:
+    """`rank(images, texts, txt2img, img2txt)` over the whole set, or per contiguous fold of images.
+
+    Fold ranks are within the fold; the metrics are the fold mean (`folds` lists each fold's) and the
+    result's rank arrays cover the whole set. Returns the result and each image's fold (None: one fold).
+    """
     if n_folds <= 1:
-        r = rank_features(model, images, texts, txt2img, img2txt, cfg.k_test, cfg.fusion_batch_size)
-        return r.ir_ranks, r.tr_ranks, r.metrics, None
+        return rank(images, texts, txt2img, img2txt), None
     ir = np.full(len(txt2img), -1, dtype=np.int64)
     tr = np.full(len(img2txt), -1, dtype=np.int64)
+    itc_ir, itc_tr = ir.copy(), tr.copy()
     fold_of = np.zeros(len(img2txt), dtype=np.int64)
-    per_fold = []
+    per_fold, has_itc = [], True
     for f, rows in enumerate(fold_slices(len(img2txt), n_folds)):
         text_ids = [t for i in rows for t in img2txt[i]]
         local = {t: j for j, t in enumerate(text_ids)}
-        r = rank_features(
-            model,
+        r = rank(
             subset(images, list(rows)),
             subset(texts, text_ids),
             [txt2img[t] - rows.start for t in text_ids],
             [[local[t] for t in img2txt[i]] for i in rows],
-            cfg.k_test,
-            cfg.fusion_batch_size,
         )
         ir[text_ids], tr[list(rows)], fold_of[list(rows)] = r.ir_ranks, r.tr_ranks, f
+        has_itc = has_itc and r.itc_ir_ranks is not None
+        if has_itc:
+            itc_ir[text_ids], itc_tr[list(rows)] = r.itc_ir_ranks, r.itc_tr_ranks
         per_fold.append(r.metrics)
     metrics = {
         **mean_metrics(per_fold),
         "n_images": len(img2txt),
         "n_texts": len(txt2img),
-        "k_test": cfg.k_test,
         "folds": per_fold,
     }
-    return ir, tr, metrics, fold_of
+    return RetrievalResult(ir, tr, metrics, *((itc_ir, itc_tr) if has_itc else ())), fold_of
 
 
 def cached_subset(cache: dict, key: tuple):
@@ -132,17 +149,22 @@ def image_key_text(key) -> str:
     return ":".join(map(str, key)) if isinstance(key, tuple) else str(key)
 
 
-def write_ranks(path, ir_ranks, tr_ranks, img2txt, fold_of=None, image_keys=None) -> None:
-    """One row per image: its caption's rank of the image (the best, if several) and its own TR rank; `image`
-    is the image's key, by which MRV aligns languages whose galleries differ."""
-    ir_by_image = [min((int(ir_ranks[t]) for t in texts), default=None) for texts in img2txt]
-    ranks = pd.DataFrame(
-        {
-            "index": range(len(img2txt)),
-            "ir_rank": pd.array(ir_by_image, dtype="Int64"),
-            "tr_rank": pd.array([None if x < 0 else int(x) for x in tr_ranks], dtype="Int64"),
-        }
-    )
+def write_ranks(path, ir_ranks, tr_ranks, img2txt, fold_of=None, image_keys=None, itc_ranks=None) -> None:
+    """One row per image: its caption's rank of the image (the best, if several) and its own TR rank.
+
+    `image` is the image's key, by which MRV aligns languages whose galleries differ; `itc_ranks` = (ir, tr)
+    of the ITC scores alone adds `itc_ir_rank`, `itc_tr_rank` (a re-ranked model's dual-encoder ranking).
+    """
+    columns = {"ir_rank": ir_ranks, "tr_rank": tr_ranks}
+    if itc_ranks is not None:
+        columns.update(itc_ir_rank=itc_ranks[0], itc_tr_rank=itc_ranks[1])
+    ranks = pd.DataFrame({"index": range(len(img2txt))})
+    for name, values in columns.items():
+        if name.endswith("ir_rank"):
+            best = [min((int(values[t]) for t in texts), default=None) for texts in img2txt]
+        else:
+            best = [None if x < 0 else int(x) for x in values]
+        ranks[name] = pd.array(best, dtype="Int64")
     if fold_of is not None:
         ranks["fold"] = fold_of
     if image_keys is not None:

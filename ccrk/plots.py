@@ -84,11 +84,11 @@ PUBLISHED: dict[str, list[tuple[str, str, dict[str, float]]]] = {
 DIRECTION = {"ir_r1": "IR", "tr_r1": "TR"}
 
 
-def chart_series(table: pd.DataFrame, published) -> list[dict]:
+def chart_series(table: pd.DataFrame, published, label: str = "ccrk") -> list[dict]:
     """The bars of one chart: ccrk's IR and TR R@1 per language, then each published series (NaN = no bar)."""
     langs = list(table["lang"])
     series = [
-        {"label": f"ccrk {DIRECTION[col]}@1", "values": [float(v) for v in table[col]], "published": False}
+        {"label": f"{label} {DIRECTION[col]}@1", "values": [float(v) for v in table[col]], "published": False}
         for col in ("ir_r1", "tr_r1")
     ]
     for name, col, values in published:
@@ -103,14 +103,16 @@ def chart_series(table: pd.DataFrame, published) -> list[dict]:
     return series
 
 
-def bar_chart(table_csv, out_png, published_key: str | None = None, title: str = "") -> None:
+def bar_chart(
+    table_csv, out_png, published_key: str | None = None, title: str = "", label: str = "ccrk"
+) -> None:
     """One panel per setting (or one panel): languages on x, IR/TR R@1 bars, published ones hatched."""
     df = pd.read_csv(table_csv)
     published = PUBLISHED.get(published_key or "", [])
     panels = list(df.groupby("setting", sort=False)) if "setting" in df.columns else [(None, df)]
     fig, axes = plt.subplots(len(panels), 1, figsize=(10, 3.6 * len(panels)), squeeze=False)
     for ax, (setting, table) in zip(axes[:, 0], panels):
-        series = chart_series(table, published)
+        series = chart_series(table, published, label)
         width = 0.8 / len(series)
         for i, s in enumerate(series):
             xs = [x + (i - (len(series) - 1) / 2) * width for x in range(len(table))]

@@ -23,12 +23,16 @@ log = logging.getLogger("ccrk.retrieval")
 
 @dataclass
 class Features:
-    tokens: torch.Tensor  # [N, L, W] image tokens or text hidden states (fusion input)
+    tokens: (
+        torch.Tensor | None
+    )  # [N, L, W] image tokens or text hidden states (fusion input); None: dual encoder
     mask: torch.Tensor | None  # [N, L] text attention mask (None for images: all tokens valid)
     feat: torch.Tensor  # [N, D] normalised contrastive features
 
 
-class _ImageFiles(Dataset):
+class ImageFiles(Dataset):
+    """Image files (or encoded bytes) opened and transformed one by one, in DataLoader workers."""
+
     def __init__(self, sources, transform):
         self.sources, self.transform = sources, transform
 
@@ -43,7 +47,7 @@ class _ImageFiles(Dataset):
 def encode_images(model, paths, transform, batch_size: int, device, num_workers: int = 0) -> Features:
     """Encode images (file paths or encoded bytes) once; the result is shared by every language of a test set."""
     tokens, feats = [], []
-    for images in DataLoader(_ImageFiles(paths, transform), batch_size=batch_size, num_workers=num_workers):
+    for images in DataLoader(ImageFiles(paths, transform), batch_size=batch_size, num_workers=num_workers):
         out = model.encode_image(images.to(device))
         tokens.append(out.tokens)
         feats.append(out.feat)
@@ -91,7 +95,9 @@ def subset(features: Features, idx) -> Features:
     """The rows `idx` of cached features (e.g. one fold of a 5-fold test set), without re-encoding."""
     idx = torch.as_tensor(idx, dtype=torch.long, device=features.feat.device)
     return Features(
-        features.tokens[idx], None if features.mask is None else features.mask[idx], features.feat[idx]
+        None if features.tokens is None else features.tokens[idx],
+        None if features.mask is None else features.mask[idx],
+        features.feat[idx],
     )
 
 
@@ -235,6 +241,10 @@ class RetrievalResult:
     ir_ranks: np.ndarray  # [n_texts] 0-based rank of each caption's image
     tr_ranks: np.ndarray  # [n_images] 0-based rank of each image's best caption; -1 when it has none
     metrics: dict  # flat: ir_r1 ... r_mean, plus itc_* for the dual-encoder ranking
+    itc_ir_ranks: np.ndarray | None = (
+        None  # the same from the ITC (dual-encoder) scores alone, when re-ranked
+    )
+    itc_tr_ranks: np.ndarray | None = None
 
 
 def evaluate_retrieval(
@@ -280,9 +290,10 @@ def rank_features(
     tr[has_text] = gold_ranks(i2t.cpu().numpy()[has_text], gold_i2t)
     metrics = retrieval_metrics(ir, tr[has_text])
     itc_np = itc.cpu().numpy()
-    dual = retrieval_metrics(
-        gold_ranks(itc_np.T, [[i] for i in txt2img]), gold_ranks(itc_np[has_text], gold_i2t)
-    )
+    itc_ir = gold_ranks(itc_np.T, [[i] for i in txt2img])
+    itc_tr = np.full(len(img2txt), -1, dtype=np.int64)
+    itc_tr[has_text] = gold_ranks(itc_np[has_text], gold_i2t)
+    dual = retrieval_metrics(itc_ir, itc_tr[has_text])
     metrics.update({f"itc_{k}": v for k, v in dual.items()})
     metrics.update(n_images=len(img2txt), n_texts=len(txt2img), k_test=k_test)
-    return RetrievalResult(ir, tr, metrics)
+    return RetrievalResult(ir, tr, metrics, itc_ir, itc_tr)

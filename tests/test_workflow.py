@@ -260,3 +260,57 @@ def test_demo_fewshot_runs_from_the_english_model(demo_run, tmp_path):
     )  # never a test file
     mrv = pd.read_csv(workdir / "results" / "xflickrco_fewshot_mrv.csv")
     assert set(mrv["langs"]) == {"en/de"}
+
+
+@pytest.mark.slow
+def test_zeroshot_leaderboard_of_the_demo_model_and_two_tiny_dual_encoders(demo_run):
+    """Issue 13: `results/zeroshot_leaderboard.csv` on the finished demo, offline, with the demo CCRK model and a
+    tiny random open_clip and transformers SigLIP, on xFlickr&CO and the demo's test set in XM3600's layout."""
+    workdir, configfile = demo_run
+    out = _snakemake(workdir, configfile, "--cores", "8", "results/zeroshot_leaderboard.csv")
+    assert out.returncode == 0, out.stderr[-5000:]
+    assert "rule pretrain:" not in out.stderr and "rule finetune:" not in out.stderr  # the demo model, reused
+    board = pd.read_csv(workdir / "results" / "zeroshot_leaderboard.csv").set_index(["model", "scoring"])
+    assert list(board.index)[:4] == [
+        ("ccrk-demo", "itc+itm"),
+        ("ccrk-demo", "itc"),
+        ("tiny-open-clip", "itc"),
+        ("tiny-siglip", "itc"),
+    ]
+    assert board.iloc[4]["kind"] == "published" and board.iloc[4]["xflickrco_ir_r1"] == 73.30
+    for protocol in ("xflickrco", "xm3600_all", "xm3600_first"):
+        assert {f"{protocol}_{c}" for c in ("ir_r1", "tr_r1", "mrv_ir", "mrv_tr")} <= set(board.columns)
+    assert (
+        board.iloc[:4][[c for c in board.columns if c.endswith(("_r1", "_mrv_ir", "_mrv_tr"))]]
+        .notna()
+        .all()
+        .all()
+    )
+    # the zero-shot harness scores the demo's CCRK model as the evaluation stage does, re-ranked and ITC-only
+    table = pd.read_csv(workdir / "results" / "xflickrco_table.csv").set_index("lang")
+    mrv = pd.read_csv(workdir / "results" / "xflickrco_mrv.csv").set_index("direction")
+    ccrk = board.loc["ccrk-demo"]
+    assert ccrk.loc["itc+itm", "xflickrco_ir_r1"] == pytest.approx(table.loc["avg", "ir_r1"], abs=0.01)
+    assert ccrk.loc["itc+itm", "xflickrco_tr_r1"] == pytest.approx(table.loc["avg", "tr_r1"], abs=0.01)
+    assert ccrk.loc["itc", "xflickrco_ir_r1"] == pytest.approx(table.loc["avg", "itc_ir_r1"], abs=0.01)
+    assert ccrk.loc["itc+itm", "xflickrco_mrv_tr"] == pytest.approx(mrv.loc["tr", "mrv"], abs=0.01)
+    md = (workdir / "results" / "zeroshot_leaderboard.md").read_text()
+    assert (
+        "first caption of each image and locale only (CLIP_benchmark)" in md
+        and "every caption of each locale" in md
+    )
+    assert (workdir / "results" / "zeroshot_leaderboard.png").stat().st_size > 0
+    # one CLIP_benchmark JSON per (dataset, model, language); the two XM3600 caption protocols differ in English
+    zs = workdir / "results" / "zeroshot"
+    for model in ("ccrk-demo", "tiny-open-clip", "tiny-siglip"):
+        for protocol in ("xflickrco", "xm3600_all", "xm3600_first"):
+            for lang in TEST_LANGS:
+                cb = json.loads((zs / model / protocol / f"{lang}_clip_benchmark.json").read_text())
+                assert cb["task"] == "zeroshot_retrieval" and cb["language"] == lang
+                assert set(cb["metrics"]) == {
+                    f"{d}_retrieval_recall@{k}" for d in ("image", "text") for k in (1, 5, 10)
+                }
+    first = json.loads((zs / "tiny-siglip" / "xm3600_first" / "en_metrics.json").read_text())
+    every = json.loads((zs / "tiny-siglip" / "xm3600_all" / "en_metrics.json").read_text())
+    assert first["n_texts"] == _config()["demo"]["n_test"] < every["n_texts"]
+    assert every["model_info"]["tokenizer"].endswith("padding max_length, max 48 tokens")

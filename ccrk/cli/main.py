@@ -2,11 +2,13 @@
 
 import argparse
 import logging
+import os
 import sys
 
 import yaml
 
 from ccrk.jobs import go_offline, setup_logging
+from ccrk.zeroshot_protocols import PROTOCOLS as ZERO_SHOT_PROTOCOLS
 
 log = logging.getLogger("ccrk.cli")
 
@@ -189,6 +191,39 @@ def _chart(a):
     bar_chart(a.table, a.out, a.published, title=a.title)
 
 
+def _zeroshot(a):
+    from ccrk.data.sets import ImageRoots
+    from ccrk.train import default_device
+    from ccrk.zeroshot import ProtocolRun, run_zeroshot
+    from ccrk.zoo.spec import RunSettings
+
+    cfg = _config(a.config)
+    models = {m["name"]: m for m in cfg.get("zeroshot", {}).get("models", [])}
+    if a.model not in models:
+        raise ValueError(f"{a.config}: no zeroshot.models entry named {a.model!r}; have {sorted(models)}")
+    tests = dict(item.split("=", 1) for item in a.tests)
+    out = {
+        lang: tuple(
+            f"{a.out_dir}/{a.protocol}/{lang}_{k}"
+            for k in ("ranks.csv", "metrics.json", "clip_benchmark.json")
+        )
+        for lang in tests
+    }
+    folds = {lang: a.folds for lang in tests} if a.folds > 1 else {}
+    results = run_zeroshot(
+        models[a.model],
+        [ProtocolRun(a.protocol, tests, out, folds)],
+        RunSettings(a.device or default_device(), a.batch_size, a.num_workers, a.precision),
+        tokenizer_dir=cfg.get("tokenizer", {}).get("path") or "results/tokenizer",
+        evaluate=cfg.get("evaluate", {}),
+        network=a.network,
+        roots=ImageRoots(a.flickr_images, a.coco_images, a.image_root),
+        xm3600_images=a.xm3600_images,
+    )
+    for (_, lang), m in results.items():
+        print(f"{lang}: IR@1 {m['ir_r1']:.2f} TR@1 {m['tr_r1']:.2f}")
+
+
 def _data_args(s) -> None:
     s.add_argument(
         "--format",
@@ -344,6 +379,22 @@ def build_parser() -> argparse.ArgumentParser:
         "--published", default="", help="published rows to draw: xflickrco, xflickrco_fewshot or wit"
     )
     s.add_argument("--title", default="")
+    s = cmd("zeroshot", _zeroshot, "score one zeroshot.models entry on one protocol (rules zeroshot_*)")
+    s.add_argument("--config", default="config/config.yaml", help="YAML with zeroshot.models (and evaluate)")
+    s.add_argument("--model", required=True, help="the name of a zeroshot.models entry")
+    s.add_argument("--protocol", required=True, choices=list(ZERO_SHOT_PROTOCOLS))
+    s.add_argument(
+        "tests", nargs="+", metavar="LANG=FILE", help="test file per language (XM3600: captions.jsonl)"
+    )
+    s.add_argument("--out-dir", required=True, help="writes <protocol>/<lang>_{ranks.csv,metrics.json,...}")
+    s.add_argument("--xm3600-images", default="", help="XM3600: the folder of <image/key>.jpg")
+    s.add_argument("--folds", type=int, default=1, help="contiguous folds, averaged (mscoco_1k: 5)")
+    s.add_argument("--device", default="", help="default: cuda if available, else cpu")
+    s.add_argument("--batch-size", type=int, default=64)
+    s.add_argument("--num-workers", type=int, default=2)
+    s.add_argument("--precision", default="auto", choices=["auto", "bf16", "fp16", "fp32"])
+    s.add_argument("--network", action="store_true", help="let hub tags and ids download (default: offline)")
+    _data_args(s)
     from ccrk.cli.data import add_data_commands
 
     add_data_commands(cmd)  # download, download-retry, wit-join, multi30k, mscoco
@@ -352,6 +403,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    if getattr(args, "network", False):  # zeroshot --network: hub tags and ids may download
+        os.environ.update(HF_HUB_OFFLINE="0", TRANSFORMERS_OFFLINE="0")
     go_offline()
     setup_logging()
     try:

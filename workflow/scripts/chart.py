@@ -4,5 +4,8 @@ from ccrk.jobs import snakemake_job
 from ccrk.plots import bar_chart
 
 with snakemake_job(snakemake):
-    table = snakemake.wildcards.table
-    bar_chart(snakemake.input.table, snakemake.output[0], snakemake.params.published, title=f"{table}: R@1")
+    p = snakemake.params
+    title = p.get("title", f"{snakemake.wildcards.table}: R@1")
+    bar_chart(
+        snakemake.input.table, snakemake.output[0], p.published, title=title, label=p.get("label", "ccrk")
+    )

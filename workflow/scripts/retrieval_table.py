@@ -13,8 +13,12 @@ with snakemake_job(snakemake):
         snakemake.output.md,
         title=f"{snakemake.wildcards.table}: retrieval R@K per language"
         + (" (avg: non-English)" if p.average else ""),
-        note="IR = text-to-image, TR = image-to-text, re-ranked by ITM; itc_* = the same model's dual-encoder "
-        "ranking. selection = how the checkpoint was chosen: "
+        note=p.get(
+            "note",
+            "IR = text-to-image, TR = image-to-text, re-ranked by ITM; itc_* = the same model's "
+            "dual-encoder ranking.",
+        )
+        + " selection = how the checkpoint was chosen: "
         + ", ".join(sorted(set(table["selection"])))
         + ".",
     )
