@@ -221,7 +221,10 @@ def test_harness_recalls_equal_an_independent_computation(
             for k in (1, 5, 10):
                 assert got[f"ir_r{k}"] == pytest.approx(_recall(ir, k)), (protocol, loc, k)
                 assert got[f"tr_r{k}"] == pytest.approx(_recall(tr, k)), (protocol, loc, k)
-            ranks = pd.read_csv(tmp_path / f"xm3600_{protocol}" / f"{loc}_ranks.csv", dtype="Int64")
+            ranks = pd.read_csv(
+                tmp_path / f"xm3600_{protocol}" / f"{loc}_ranks.csv",
+                dtype={"ir_rank": "Int64", "tr_rank": "Int64"},
+            )
             best_ir = [min((ir[t] for t in g), default=None) for g in img2txt]
             assert ranks["ir_rank"].tolist() == [pd.NA if r is None else r for r in best_ir]
             assert ranks["tr_rank"].tolist() == [pd.NA if r is None else r for r in tr]
