@@ -103,6 +103,25 @@ def test_train_set_merges_images_and_reports_empty(tmp_path):
     assert es.img2txt == [[0, 1, 2], []]  # the coco image "1" is not the flickr image "1"
 
 
+def test_punctuation_only_captions_are_dropped_like_empty_ones(tmp_path):
+    """ "." or "..." leave nothing after cleaning: no query (pre_caption would raise), reported, image kept."""
+    p = tmp_path / "test.jsonl"
+    rows = [
+        {"sentences": ["."], "id": "1", "img_path": "1.jpg"},
+        {"sentences": ["a dog."], "id": "2", "img_path": "2.jpg"},
+        {"sentences": ["?! ..."], "id": "3", "img_path": "3.jpg"},
+    ]
+    p.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    es = load_eval_set(p, FLICKR, COCO)
+    assert es.texts == ["a dog."] and es.img2txt == [[], [0], []]
+    assert es.dropped == [
+        (1, "sentences[0]: empty caption '.' after strip() and punctuation removal"),
+        (3, "sentences[0]: empty caption '?! ...' after strip() and punctuation removal"),
+    ]
+    items, dropped = load_train_set(p, FLICKR, COCO)
+    assert [it.caption for it in items] == ["a dog."] and [line for line, _ in dropped] == [1, 3]
+
+
 def _broken_copy(tmp_path, line_no: int, text: str) -> Path:
     lines = (XFC / "en" / "test.jsonl").read_text(encoding="utf-8").splitlines(keepends=True)
     lines[line_no - 1] = text + "\n"

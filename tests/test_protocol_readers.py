@@ -72,7 +72,9 @@ def test_wit_groups_captions_by_image_url_on_the_real_files(tmp_path, lang, line
         }
         assert len(idx98) == 2 and idx98 <= set(urls)
     if lang == "id":  # line 797 is a lone no-break space: not a query, its image stays
-        assert data.dropped == [(797, "caption 0: empty caption '\\xa0' after strip()")]
+        assert data.dropped == [
+            (797, "caption 0: empty caption '\\xa0' after strip() and punctuation removal")
+        ]
     for img, text_ids in enumerate(data.img2txt):
         assert all(data.txt2img[t] == img for t in text_ids)
 
@@ -136,7 +138,7 @@ def test_spec_54_json_eval_and_train(tmp_path):
         str(tmp_path / "flickr30k-images/2.jpg"),
     ]
     assert data.texts == ["ein hund", "zwei hunde", "eine katze"] and data.img2txt == [[0, 1], [2]]
-    assert data.dropped == [(1, "caption 1: empty caption '  ' after strip()")]
+    assert data.dropped == [(1, "caption 1: empty caption '  ' after strip() and punctuation removal")]
     train_en = _write(
         tmp_path / "train.en.json",
         [

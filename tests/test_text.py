@@ -66,6 +66,19 @@ def test_empty_raises():
             pre_caption(bad, 30)
 
 
+def test_blank_caption_is_exactly_what_pre_caption_cannot_clean():
+    from ccrk.data.text import blank_caption
+
+    for blank in ("", "   ", ".", "...", "?!", "\n", "- / #", "\u00a0"):
+        assert blank_caption(blank), blank
+    for text in ("a", "<person>", "1.", "猫", "a\u00a0b"):
+        assert not blank_caption(text), text
+        assert pre_caption(text, 30)  # cleans to something
+    for blank in ("", "...", "- / #"):  # the punctuation-only ones pre_caption refuses
+        with pytest.raises(ValueError):
+            pre_caption(blank, 30)
+
+
 def test_single_newline_and_nbsp_kept_for_parity():
     # CCLM's \s{2,} only collapses runs, and strip(" ") leaves a lone NBSP: kept as-is for parity
     assert pre_caption("a\nb", 30) == "a\nb"

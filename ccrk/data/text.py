@@ -10,6 +10,19 @@ _PUNCT = re.compile(r"([,.'!?\"()*#:;~])")
 _MULTI_WS = re.compile(r"\s{2,}")
 
 
+def blank_caption(caption: str) -> bool:
+    """No query is left: empty after strip(), or only the punctuation that `pre_caption` blanks out (".", "...").
+
+    Readers drop such captions as they drop empty ones, so every model ranks the same queries and
+    `pre_caption` never meets one.
+    """
+    cleaned = _PUNCT.sub(" ", caption.lower()).replace("-", " ").replace("/", " ")
+    return not cleaned.strip()
+
+
+BLANK = "empty caption {!r} after strip() and punctuation removal"  # the reason readers report
+
+
 def pre_caption(caption: str, max_words: int) -> str:
     """Lowercase, blank out punctuation, collapse whitespace, strip, and keep the first `max_words` words.
 

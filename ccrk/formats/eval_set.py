@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ccrk.data.text import BLANK, blank_caption
 from ccrk.errors import DataError
 from ccrk.formats.iglue import RetrievalEvalSet
 
@@ -9,7 +10,7 @@ from ccrk.formats.iglue import RetrievalEvalSet
 class EvalSetBuilder:
     """Collects (image key, image source, captions) in file order into a RetrievalEvalSet.
 
-    The empty-caption policy of `ccrk.formats.iglue`: a caption that is empty after strip() is no query and is
+    The empty-caption policy of `ccrk.formats.iglue`: a blank caption (`blank_caption`) is no query and is
     listed in `dropped`; its image stays in the gallery so that languages rank against the same images.
     """
 
@@ -37,8 +38,8 @@ class EvalSetBuilder:
             )
         img = self.index[key]
         for i, caption in enumerate(captions):
-            if not caption.strip():
-                out.dropped.append((line, f"caption {i}: empty caption {caption!r} after strip()"))
+            if blank_caption(caption):
+                out.dropped.append((line, f"caption {i}: " + BLANK.format(caption)))
                 continue
             out.img2txt[img].append(len(out.texts))
             out.txt2img.append(img)

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ccrk.data.text import BLANK, blank_caption
 from ccrk.errors import DataError
 from ccrk.formats.paths import join_under
 from ccrk.io import iter_jsonl
@@ -103,7 +104,7 @@ def _resolve_checked(path, rec: IglueRecord, flickr_root, coco_root) -> str:
 
 
 def _empty_reason(i: int, s: str) -> str:
-    return f"sentences[{i}]: empty caption {s!r} after strip()"
+    return f"sentences[{i}]: " + BLANK.format(s)
 
 
 def load_eval_set(path, flickr_root, coco_root) -> RetrievalEvalSet:
@@ -130,7 +131,7 @@ def load_eval_set(path, flickr_root, coco_root) -> RetrievalEvalSet:
             )
         img = index[key]
         for i, s in enumerate(rec.sentences):
-            if not s.strip():
+            if blank_caption(s):
                 out.dropped.append((rec.line, _empty_reason(i, s)))
                 continue
             out.img2txt[img].append(len(out.texts))
@@ -157,7 +158,7 @@ def load_train_set(path, flickr_root, coco_root) -> tuple[list[RetrievalTrainIte
         resolved = _resolve_checked(path, rec, flickr_root, coco_root)
         idx = index.setdefault(image_key(rec), len(index))
         for i, s in enumerate(rec.sentences):
-            if not s.strip():
+            if blank_caption(s):
                 dropped.append((rec.line, _empty_reason(i, s)))
                 continue
             items.append(RetrievalTrainItem(image_path=resolved, caption=s, image_idx=idx, line=rec.line))

@@ -9,6 +9,7 @@ Errors name the file, the record (0-based list index) and the field.
 
 from __future__ import annotations
 
+from ccrk.data.text import BLANK, blank_caption
 from ccrk.errors import DataError
 from ccrk.formats.eval_set import EvalSetBuilder
 from ccrk.formats.iglue import RetrievalEvalSet, RetrievalTrainItem
@@ -60,8 +61,8 @@ def load_json_train_set(path, image_root) -> tuple[list[RetrievalTrainItem], lis
             raise DataError(path, f"record {i}", "caption", f"expected a string, got {rec['caption']!r}")
         source = _resolve(path, i, rec, image_root)
         idx = index.setdefault(source, len(index))
-        if not rec["caption"].strip():
-            dropped.append((i, f"empty caption {rec['caption']!r} after strip()"))
+        if blank_caption(rec["caption"]):
+            dropped.append((i, BLANK.format(rec["caption"])))
             continue
         items.append(RetrievalTrainItem(image_path=source, caption=rec["caption"], image_idx=idx, line=i))
     return items, dropped

@@ -12,6 +12,7 @@ import base64
 import binascii
 from dataclasses import dataclass
 
+from ccrk.data.text import BLANK, blank_caption
 from ccrk.errors import DataError
 from ccrk.formats.eval_set import EvalSetBuilder
 from ccrk.formats.iglue import RetrievalEvalSet, RetrievalTrainItem
@@ -95,8 +96,8 @@ def load_wit_train_set(path, image_root=None) -> tuple[list[RetrievalTrainItem],
     items, dropped, index = [], [], {}
     for r in _with_images(path, read_wit(path, image_root)):
         idx = index.setdefault(r.image_url, len(index))
-        if not r.caption.strip():
-            dropped.append((r.line, f"empty caption {r.caption!r} after strip()"))
+        if blank_caption(r.caption):
+            dropped.append((r.line, BLANK.format(r.caption)))
             continue
         items.append(RetrievalTrainItem(image_path=r.image, caption=r.caption, image_idx=idx, line=r.line))
     return items, dropped
