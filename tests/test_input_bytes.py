@@ -162,3 +162,18 @@ def test_one_bad_pixel_row_is_counted_not_fatal(tmp_path):
         f"{pixels}:3: invalid UTF-8: byte 0xff at byte {len(urls[1]) + 1} of the line; expected UTF-8 text"
     ]
     assert report["annotation_files"][str(WIT)]["joined_images"] == 2
+
+
+def test_training_images_open_in_web_formats_only_and_keep_their_brightness(tmp_path):
+    """What training and evaluation read (ccrk.data.images): a 16-bit mid-grey PNG stays mid-grey; EPS is refused."""
+    import numpy as np
+    from PIL import Image, UnidentifiedImageError
+
+    from ccrk.data.images import open_image
+
+    grey16 = tmp_path / "grey16.png"
+    Image.fromarray(np.full((4, 4), 32768, dtype=np.uint16)).save(grey16)
+    assert open_image(grey16).getpixel((0, 0)) == (128, 128, 128)  # convert("RGB") alone would clip it
+    eps = b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 4 4\nshowpage\n"
+    with pytest.raises(UnidentifiedImageError):
+        open_image(eps)
