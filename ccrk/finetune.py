@@ -23,7 +23,7 @@ from ccrk.models import load_model, save_checkpoint
 from ccrk.resume import LoopState
 from ccrk.retrieval import evaluate_retrieval
 from ccrk.tokenizer import load_tokenizer
-from ccrk.train import OptimConfig, epoch_loader, fingerprint, set_seed, steps_per_epoch, train_loop
+from ccrk.train import epoch_loader, fingerprint, set_seed, steps_per_epoch, train_loop
 
 log = logging.getLogger("ccrk.finetune")
 
@@ -59,6 +59,11 @@ def run_finetuning(
     """
     if selection not in SELECTIONS:
         raise ValueError(f"selection must be one of {SELECTIONS}, got {selection!r}")
+    if cfg.optimizer.lr_mult != 1.0:  # a setting that would change nothing must not pass silently
+        raise ValueError(
+            f"finetune.optimizer.lr_mult is {cfg.optimizer.lr_mult}: fine-tuning has no newly initialised "
+            "parameters (as the original's RetrievalModel), so lr_mult must stay 1"
+        )
     train_files, select_files = _file_list(train_files), _file_list(select_files)
     set_seed(cfg.seed)
     tok = load_tokenizer(tokenizer_dir)
@@ -104,7 +109,7 @@ def run_finetuning(
         batches,
         n_steps,
         cfg.epochs,
-        _optim_config(cfg),
+        cfg.optimizer,
         state_path,
         save_every=cfg.save_every,
         on_epoch_end=select,
@@ -202,12 +207,6 @@ def _file_list(files) -> list:
 def _train_transform(model, cfg: FinetuneConfig):
     aug = cfg.augment
     return train_transform(model.cfg.vision.image_res, aug.crop_scale_min, aug.hflip, aug.randaugment)
-
-
-def _optim_config(cfg: FinetuneConfig) -> OptimConfig:
-    return OptimConfig(
-        lr=cfg.lr, weight_decay=cfg.weight_decay, lr_mult=1.0, warmup=cfg.warmup, grad_clip=cfg.grad_clip
-    )
 
 
 def _run_id(cfg, eval_cfg, init_checkpoint, n_items, train_files, select_files, selection) -> str:

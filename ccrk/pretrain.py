@@ -14,7 +14,7 @@ from ccrk.distributed import is_main, world_size
 from ccrk.losses import weighted_losses
 from ccrk.models import CCRKConfig, CCRKModel, load_init_weights, save_checkpoint
 from ccrk.tokenizer import load_tokenizer
-from ccrk.train import OptimConfig, epoch_loader, fingerprint, set_seed, steps_per_epoch, train_loop
+from ccrk.train import epoch_loader, fingerprint, set_seed, steps_per_epoch, train_loop
 
 log = logging.getLogger("ccrk.pretrain")
 
@@ -105,13 +105,6 @@ def run_pretraining(
     def batches(epoch, start):
         return epoch_loader(dataset, cfg.batch_size, collate, cfg.seed, epoch, start, cfg.num_workers)
 
-    optim = OptimConfig(
-        lr=cfg.lr,
-        weight_decay=cfg.weight_decay,
-        lr_mult=cfg.lr_mult,
-        warmup=cfg.warmup,
-        grad_clip=cfg.grad_clip,
-    )
     state_path = Path(str(out_path) + ".state")
     state = train_loop(
         model,
@@ -119,7 +112,7 @@ def run_pretraining(
         batches,
         n_steps,
         cfg.epochs,
-        optim,
+        cfg.optimizer,
         state_path,
         new_params=model.newly_initialised_parameters(),
         save_every=cfg.save_every,

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Sampler
 
+from ccrk.config import OptimConfig  # noqa: F401  (callers import it from here too)
 from ccrk.distributed import any_rank, gather_grad, rank, world_size
 from ccrk.resume import (
     LoopState,
@@ -27,17 +28,6 @@ from ccrk.resume import (
 )
 
 log = logging.getLogger("ccrk.train")
-
-
-@dataclass
-class OptimConfig:
-    lr: float = 1e-4  # base learning rate
-    weight_decay: float = 0.01  # AdamW decay, not applied to biases and norms
-    lr_mult: float = 1.0  # multiplier for newly initialised parameters (2 in pretraining, 1 in fine-tuning)
-    betas: tuple[float, float] = (0.9, 0.98)
-    eps: float = 1e-8
-    warmup: float = 0.1  # < 1: fraction of all steps; >= 1: number of steps
-    grad_clip: float = 1.0  # max global grad norm
 
 
 # CCLM/CCRK optim.py: a name containing any of these skips weight decay (so does relative_position_bias_table)

@@ -9,7 +9,14 @@ import pytest
 import yaml
 from snakemake.utils import validate
 
-from ccrk.config import EvalConfig, FinetuneConfig, ImageAugConfig, PretrainConfig
+from ccrk.config import (
+    EvalConfig,
+    FinetuneConfig,
+    ImageAugConfig,
+    OptimConfig,
+    PretrainConfig,
+    from_dict,
+)
 from ccrk.data.masking import MaskingConfig
 from ccrk.models.config import CCRKConfig, TextConfig, VisionConfig
 from tests.conftest import REPO
@@ -31,8 +38,10 @@ def test_demo_config_validates_and_gets_defaults(config):
 @pytest.mark.parametrize(
     "path,value,pattern",
     [
-        (("pretrain", "lr"), "fast", r"'fast' is not of type 'number'.*\['pretrain'\]\['lr'\]"),
+        (("pretrain", "epochs"), "many", r"'many' is not of type 'integer'.*\['pretrain'\]\['epochs'\]"),
         (("pretrain", "lrate"), 1e-4, r"'lrate' was unexpected"),
+        (("pretrain", "optimizer"), {"lr": "fast"}, r"\['pretrain'\]\['optimizer'\]\['lr'\]"),
+        (("finetune", "optimizer"), {"betas": [0.9]}, r"\['finetune'\]\['optimizer'\]\['betas'\]"),
         (("translate", "backend"), "google", r"'google' is not one of.*\['translate'\]\['backend'\]"),
         (("languages", "mrv"), ["en"], r"\['languages'\]\['mrv'\]"),
         (("evaluate", "k_test"), 0, r"\['evaluate'\]\['k_test'\]"),
@@ -80,6 +89,21 @@ def test_nested_schema_objects_mirror_the_dataclasses():
     assert set(model["text"]["properties"]) == {f.name for f in fields(TextConfig)}
     assert set(schema["$defs"]["augment"]["properties"]) == {f.name for f in fields(ImageAugConfig)}
     assert set(schema["$defs"]["masking"]["properties"]) == {f.name for f in fields(MaskingConfig)}
+    assert set(schema["$defs"]["optimizer"]["properties"]) == {f.name for f in fields(OptimConfig)}
+
+
+def test_one_optimiser_sub_config_keeps_each_stage_defaults():
+    """Both stages read `optimizer:` into the same OptimConfig; keys left out keep that stage's own default."""
+    pre = from_dict(PretrainConfig, {"optimizer": {"lr": 5e-4}}, "pretrain").optimizer
+    assert pre == OptimConfig(lr=5e-4, lr_mult=2.0, warmup=0.03006253006253006)
+    ft = from_dict(FinetuneConfig, {"optimizer": {"warmup": 0.2}}, "finetune").optimizer
+    assert ft == OptimConfig(lr=3e-5, lr_mult=1.0, warmup=0.2)
+    assert from_dict(PretrainConfig, {"optimizer": {"betas": [0.9, 0.999]}}, "p").optimizer.betas == (
+        0.9,
+        0.999,
+    )
+    with pytest.raises(ValueError, match=r"pretrain.optimizer: unknown key\(s\) \['lrate'\]"):
+        from_dict(PretrainConfig, {"optimizer": {"lrate": 1.0}}, "pretrain")
 
 
 def test_environment_yml_lists_the_pyproject_dependencies():

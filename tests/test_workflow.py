@@ -89,7 +89,7 @@ def test_dry_run_through_the_api_plans_the_whole_dag(tmp_path):
 
 def test_bad_config_stops_snakemake_naming_the_key(tmp_path):
     cfg = _config()
-    cfg["finetune"]["lr"] = "3e-5"  # a string: YAML 1.1 reads 3e-5 without a dot as text
+    cfg["finetune"]["optimizer"]["lr"] = "3e-5"  # a string: YAML 1.1 reads 3e-5 without a dot as text
     out = _snakemake(tmp_path, _write_config(tmp_path / "bad.yaml", cfg), "--dry-run", "--cores", "1")
     assert out.returncode != 0
     assert "'3e-5' is not of type 'number'" in out.stderr + out.stdout
@@ -204,7 +204,7 @@ def test_complete_run_has_nothing_left_to_do(demo_run):
 def test_finetune_lr_reruns_only_finetuning_and_downstream(demo_run, tmp_path):
     workdir, configfile = demo_run
     cfg = yaml.safe_load(configfile.read_text())
-    cfg["finetune"]["lr"] = cfg["finetune"]["lr"] * 2
+    cfg["finetune"]["optimizer"]["lr"] *= 2
     jobs = planned_jobs(workdir, _write_config(tmp_path / "lr.yaml", cfg))
     assert jobs == {"finetune": 1, "evaluate_xflickrco": 1, "retrieval_table": 1, "mrv_table": 1}
 
