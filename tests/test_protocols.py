@@ -4,8 +4,8 @@ import copy
 
 import pytest
 import yaml
-from snakemake.utils import validate
 
+from ccrk.configfile import validate_config
 from ccrk.protocols import DataDirs, Protocols
 from tests.conftest import REPO
 
@@ -15,7 +15,7 @@ DIRS = DataDirs(iglue="I", wit="W", multi30k="M", mscoco="C")
 def _protocols(**sections) -> Protocols:
     cfg = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
     cfg["protocols"] = copy.deepcopy({**cfg.get("protocols", {}), **sections})
-    validate(cfg, str(REPO / "config" / "schema.yaml"))  # fills the schema defaults, as the Snakefile does
+    validate_config(cfg)  # fills the schema defaults, as the Snakefile does
     return Protocols(cfg, DIRS, pretrained="P.pt")
 
 

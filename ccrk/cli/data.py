@@ -4,21 +4,14 @@ from __future__ import annotations
 
 from dataclasses import fields
 
-import yaml
+from ccrk.cli.options import add_config, add_setting
 
 
 def _download_settings(a) -> dict:
     """data.download of --config, with every --<setting> flag given on the command line laid over it."""
-    settings = {}
-    if a.config:
-        with open(a.config, encoding="utf-8") as f:
-            settings = dict(((yaml.safe_load(f) or {}).get("data") or {}).get("download") or {})
     from ccrk.download.shards import DownloadConfig
 
-    for f in fields(DownloadConfig):
-        if getattr(a, f.name) is not None:
-            settings[f.name] = getattr(a, f.name)
-    return settings
+    return {f.name: getattr(a, f.name) for f in fields(DownloadConfig) if getattr(a, f.name) is not None}
 
 
 def _download(a):
@@ -84,6 +77,8 @@ def _mscoco(a):
         a.image_dir,
         splits=dict(s.split("=", 1) for s in a.split),
         captions=a.captions,
+        split_sizes={"val": a.val_size, "test": a.test_size},
+        seed=a.seed,
     )
 
 
@@ -91,12 +86,12 @@ def add_data_commands(cmd) -> None:
     """Register the subcommands with `cmd(name, fn, help)` of ccrk.cli."""
     from ccrk.download.shards import DownloadConfig
     from ccrk.download.urls import FORMATS
-    from ccrk.formats.image_policy import POLICIES
+    from ccrk.formats.multi30k import TASK1_LANGS, TASK2_LANGS
 
     def settings_flags(s):
-        s.add_argument("--config", help="YAML whose data.download section gives the settings")
-        for f in fields(DownloadConfig):
-            s.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name, type=type(f.default), default=None)
+        add_config(s, what="data.download")
+        for f in fields(DownloadConfig):  # schema ranges: --threads 0 or --timeout 0 is refused
+            add_setting(s, f"--{f.name.replace('_', '-')}", f"data.download.{f.name}")
 
     s = cmd(
         "download",
@@ -127,14 +122,16 @@ def add_data_commands(cmd) -> None:
     s.add_argument("--pixels", nargs="+", required=True, help="pixel CSV files (.csv or .csv.gz)")
     s.add_argument("--out", nargs="+", required=True, help="one output per annotation file")
     s.add_argument("--report", required=True)
-    s.add_argument("--missing-images", default="skip", choices=POLICIES)
+    add_config(s, what="data.missing_images")
+    add_setting(s, "--missing-images", "data.missing_images")
     s = cmd("multi30k", _multi30k, "Multi30K raw task1/task2 files -> {train,val,test_2016_flickr}.LANG.json")
     s.add_argument("--root", required=True, help="the data/ folder of a multi30k/dataset checkout")
     s.add_argument("--out-dir", required=True)
-    s.add_argument("--languages", default="en,de,fr,cs")
+    s.add_argument("--languages", default=",".join(TASK2_LANGS + TASK1_LANGS), help="default: %(default)s")
     s.add_argument("--image-root", help="check that every image exists under it")
     s.add_argument("--image-dir", default="flickr30k-images", help="image folder, relative to the image root")
-    s.add_argument("--missing-images", default="fail", choices=POLICIES)
+    add_config(s, what="data.missing_images")
+    add_setting(s, "--missing-images", "data.missing_images")
     s = cmd(
         "mscoco",
         _mscoco,
@@ -155,4 +152,8 @@ def add_data_commands(cmd) -> None:
     s.add_argument(
         "--image-dir", default="coco", help="COCO folder (holding train2014/, val2014/) under the root"
     )
-    s.add_argument("--missing-images", default="fail", choices=POLICIES)
+    add_config(s, what="data.missing_images, data.mscoco")
+    add_setting(s, "--missing-images", "data.missing_images")
+    add_setting(s, "--val-size", "data.mscoco.yjcaptions_sizes.val", "ja without split files: seeded split")
+    add_setting(s, "--test-size", "data.mscoco.yjcaptions_sizes.test", "ja without split files: seeded split")
+    add_setting(s, "--seed", "data.mscoco.seed", "seed of the ja split")
