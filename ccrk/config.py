@@ -1,6 +1,6 @@
 """Stage configurations as dataclasses, built from the validated YAML config's plain dicts."""
 
-from dataclasses import MISSING, dataclass, field, fields, is_dataclass, replace
+from dataclasses import MISSING, asdict, dataclass, field, fields, is_dataclass, replace
 
 from ccrk.data.masking import MaskingConfig
 
@@ -129,3 +129,35 @@ class EvalConfig:
     fusion_batch_size: int = 256  # (query, candidate) pairs per fusion pass
     max_tokens: int = 80
     max_words: int = 80
+
+
+# Settings that change how fast a stage runs, never its result: kept out of Snakemake's params (a change
+# reruns nothing; rules pass them as resources, named here) and out of the resume fingerprints.
+SPEED_ONLY = {
+    "pretrain": {"num_workers": "num_workers", "save_every": "save_every"},
+    "finetune": {"num_workers": "num_workers", "save_every": "save_every"},
+    "evaluate": {"batch_size": "eval_batch_size", "fusion_batch_size": "fusion_batch_size"},
+}
+_STAGES = {"pretrain": PretrainConfig, "finetune": FinetuneConfig, "evaluate": EvalConfig}
+
+
+def result_settings(stage: str, settings: dict) -> dict:
+    """A stage's config section without its speed-only settings."""
+    return {k: v for k, v in settings.items() if k not in SPEED_ONLY[stage]}
+
+
+def speed_resources(stage: str, settings: dict) -> dict:
+    """Resource name -> value of a stage's speed-only settings (the dataclass default where not set)."""
+    default = _STAGES[stage]()
+    return {name: settings.get(key, getattr(default, key)) for key, name in SPEED_ONLY[stage].items()}
+
+
+def with_speed(stage: str, settings: dict, resources) -> dict:
+    """A stage's settings with its speed-only ones put back from a job's resources (where it has them)."""
+    names = SPEED_ONLY[stage]
+    return {**settings, **{key: getattr(resources, n) for key, n in names.items() if hasattr(resources, n)}}
+
+
+def result_fingerprint_fields(stage: str, cfg) -> dict:
+    """A stage config as a dict without its speed-only settings: what a resumable state must match."""
+    return result_settings(stage, asdict(cfg))

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from ccrk.config import EvalConfig, FinetuneConfig
+from ccrk.config import EvalConfig, FinetuneConfig, result_fingerprint_fields
 from ccrk.data.retrieval_train import RetrievalCollator, RetrievalTrainDataset
 from ccrk.data.sets import ImageRoots, load_eval, load_train
 from ccrk.data.transforms import eval_transform, train_transform
@@ -213,8 +213,8 @@ def _run_id(cfg, eval_cfg, init_checkpoint, n_items, train_files, select_files, 
     """What a resumable state must share with this run: settings, the initial checkpoint's file, the data."""
     init_stat = Path(init_checkpoint).stat()
     return fingerprint(
-        cfg,
-        eval_cfg,
+        result_fingerprint_fields("finetune", cfg),
+        result_fingerprint_fields("evaluate", eval_cfg),
         str(init_checkpoint),
         init_stat.st_size,
         init_stat.st_mtime_ns,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from ccrk.config import PretrainConfig
+from ccrk.config import PretrainConfig, result_fingerprint_fields
 from ccrk.data.pretrain_dataset import PretrainCollator, PretrainDataset, read_corpus
 from ccrk.data.transforms import train_transform
 from ccrk.distributed import is_main, world_size
@@ -118,7 +118,12 @@ def run_pretraining(
         save_every=cfg.save_every,
         device=torch.device(device),
         gather_grad_mode=cfg.gather_grad,
-        run_id=fingerprint(model.cfg.to_dict(), cfg, [str(p) for p in corpus_paths], len(items)),
+        run_id=fingerprint(
+            model.cfg.to_dict(),
+            result_fingerprint_fields("pretrain", cfg),
+            [str(p) for p in corpus_paths],
+            len(items),
+        ),
     )
     if is_main():
         save_checkpoint(out_path, model, step=state.step)

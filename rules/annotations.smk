@@ -95,7 +95,7 @@ if MSCOCO.get("yjcaptions"):
         params:
             lang="ja",
             split_names=list(MSCOCO["yjcaptions_splits"]),
-            split_sizes=MSCOCO["yjcaptions_sizes"],
+            split_sizes=canonical(MSCOCO["yjcaptions_sizes"]),
             seed=MSCOCO["seed"],
             image_root=image_root(),
             image_dir=COCO_DIR,

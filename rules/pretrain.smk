@@ -21,6 +21,7 @@ rule pretrain:
         corpus=CORPUS_PARTS,
         tokenizer=tokenizer_dir(),
         images=DATA["pretrain_images"],
+        init=init_weights(),
     output:
         model="results/pretrain/model.pt",
     log:
@@ -28,9 +29,11 @@ rule pretrain:
     conda:
         "../environment.yml"
     threads: 8
+    resources:
+        **speed("pretrain", config["pretrain"]),
     params:
-        model=config["model"],
-        train=config["pretrain"],
+        model=canonical(config["model"]),
+        train=result_params("pretrain", config["pretrain"]),
         languages=LANGS["pretrain"],
     script:
         "../workflow/scripts/pretrain.py"

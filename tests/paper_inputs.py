@@ -44,6 +44,8 @@ def user_inputs(cfg: dict) -> tuple[list[str], list[str]]:
     ]
     folders += wit.get("test_pixels", []) + wit.get("train_pixels", [])
     folders += [p for p in (cfg["tokenizer"]["path"], cfg["model"].get("init", {}).get("text", "")) if p]
+    if cfg["translate"]["backend"] != "lexicon" and "/" in cfg["translate"]["model"]:
+        folders.append(cfg["translate"]["model"])  # a local M2M-100 directory
     files = [data["pretrain_given"], *mscoco.get("coco_cn_captions", [])]
     files += [mscoco[k] for k in ("karpathy", "yjcaptions") if mscoco.get(k)]
     files += [*mscoco.get("yjcaptions_splits", {}).values(), *mscoco.get("coco_cn_splits", {}).values()]

@@ -178,6 +178,18 @@ def test_paper_dry_run_plans_the_xflickrco_table(paper_workdir):
     assert by_rule["pretrain"].params.model["text"]["hidden_size"] == 1024
     assert by_rule["pretrain"].params.train["batch_size"] == 64
     assert by_rule["pretrain"].input.tokenizer == "data/xlm-roberta-large"
+    # the initial weights are inputs (a missing file stops the DAG); speed-only settings are resources, not params
+    assert list(by_rule["pretrain"].input.init) == [
+        "data/xlm-roberta-large",
+        "data/swin_base_patch4_window7_224_22k.pth",
+    ]
+    assert {"num_workers", "save_every"}.isdisjoint(by_rule["pretrain"].params.train)
+    assert (by_rule["pretrain"].resources.num_workers, by_rule["pretrain"].resources.save_every) == (4, 10000)
+    finetune = by_rule["finetune"]
+    assert {"batch_size", "fusion_batch_size"}.isdisjoint(finetune.params.evaluate)
+    assert (finetune.resources.eval_batch_size, finetune.resources.fusion_batch_size) == (64, 256)
+    assert list(by_rule["pretrain"].params.model) == sorted(by_rule["pretrain"].params.model)  # canonical
+    assert by_rule["translate"].input.model == "data/m2m_100_1.2B"
     assert by_rule["pretrain_corpus"].input.given == "data/pretrain/given_3m.jsonl"
     assert (
         by_rule["finetune"].params.train["optimizer"]["lr"] == 3e-5

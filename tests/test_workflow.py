@@ -95,6 +95,19 @@ def test_bad_config_stops_snakemake_naming_the_key(tmp_path):
     assert "finetune.optimizer.lr: '3e-5' is not of type 'number'" in out.stderr + out.stdout
 
 
+def test_missing_init_weights_stop_the_dag_before_any_job(tmp_path):
+    """model.init paths are inputs of rule pretrain: a missing one is found when the DAG is built."""
+    cfg = _config()
+    cfg["model"]["init"] = {"text": "weights/xlm-roberta-large", "vision": "weights/swin_base.pth"}
+    (tmp_path / "weights").mkdir()
+    (tmp_path / "weights" / "swin_base.pth").touch()
+    out = _snakemake(tmp_path, _write_config(tmp_path / "init.yaml", cfg), "--dry-run", "--cores", "1")
+    assert out.returncode != 0
+    text = out.stderr + out.stdout
+    assert "MissingInputException" in text and "weights/xlm-roberta-large" in text
+    assert "weights/swin_base.pth" not in text.split("MissingInputException")[1]  # only the missing one
+
+
 def test_lint_is_clean():
     out = subprocess.run([*SNAKEMAKE, "--lint"], capture_output=True, text=True, cwd=REPO, timeout=300)
     assert out.returncode == 0, out.stdout + out.stderr
@@ -206,6 +219,51 @@ def test_finetune_lr_reruns_only_finetuning_and_downstream(demo_run, tmp_path):
     cfg["finetune"]["optimizer"]["lr"] *= 2
     jobs = planned_jobs(workdir, _write_config(tmp_path / "lr.yaml", cfg))
     assert jobs == {"finetune": 1, "evaluate_xflickrco": 1, "retrieval_table": 1, "mrv_table": 1}
+
+
+def _key_order_reversed(value):
+    """The same config with every mapping's keys in the opposite order (another file's layout)."""
+    if isinstance(value, dict):
+        return {k: _key_order_reversed(value[k]) for k in reversed(list(value))}
+    return value
+
+
+@pytest.mark.slow
+def test_same_values_in_another_key_order_rerun_nothing(demo_run, tmp_path):
+    """Snakemake compares params by repr: dict params are written with sorted keys (rules/common.smk canonical)."""
+    workdir, configfile = demo_run
+    cfg = _key_order_reversed(yaml.safe_load(configfile.read_text()))
+    assert list(cfg) != list(yaml.safe_load(configfile.read_text()))
+    reordered = tmp_path / "reordered.yaml"
+    reordered.write_text(yaml.dump(cfg, sort_keys=False, allow_unicode=True))
+    assert planned_jobs(workdir, reordered) == {}
+
+
+@pytest.mark.slow
+def test_speed_only_settings_rerun_nothing(demo_run, tmp_path):
+    """Workers, checkpoint interval and evaluation batch sizes reach the jobs as resources, not params."""
+    workdir, configfile = demo_run
+    cfg = yaml.safe_load(configfile.read_text())
+    for stage in ("pretrain", "finetune"):
+        cfg[stage].update(num_workers=cfg[stage]["num_workers"] + 2, save_every=cfg[stage]["save_every"] * 3)
+    cfg["evaluate"].update(batch_size=7, fusion_batch_size=33)
+    cfg["protocols"]["xflickrco_zeroshot"]["evaluate"] = {"batch_size": 5}
+    assert planned_jobs(workdir, _write_config(tmp_path / "speed.yaml", cfg)) == {}
+
+
+@pytest.mark.slow
+def test_pretraining_optimiser_reruns_pretraining_and_downstream(demo_run, tmp_path):
+    workdir, configfile = demo_run
+    cfg = yaml.safe_load(configfile.read_text())
+    cfg["pretrain"]["optimizer"]["betas"] = [0.9, 0.99]
+    jobs = planned_jobs(workdir, _write_config(tmp_path / "betas.yaml", cfg))
+    assert jobs == {
+        "pretrain": 1,
+        "finetune": 1,
+        "evaluate_xflickrco": 1,
+        "retrieval_table": 1,
+        "mrv_table": 1,
+    }
 
 
 @pytest.mark.slow
