@@ -39,7 +39,10 @@ def deep_merge(base: dict, *overrides: dict | None) -> dict:
 
 def read_config_file(path) -> dict:
     """One config file, read as Snakemake reads it: JSON if it parses as JSON, else YAML; a mapping at the top."""
-    text = Path(path).read_text(encoding="utf-8")
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such config file") from None
     try:
         data = json.loads(text)
     except ValueError:

@@ -315,3 +315,103 @@ def test_demo_fewshot_runs_from_the_english_model(demo_run, tmp_path):
     )  # never a test file
     mrv = pd.read_csv(workdir / "results" / "xflickrco_fewshot_mrv.csv")
     assert set(mrv["langs"]) == {"en/de"}
+
+
+# The demo through `python -m ccrk` alone, demo-data to chart (README, Without Snakemake), on a smaller demo.
+CLI_DEMO = {  # fewer images and epochs than config/config.yaml: the chain and its learning, in about a minute idle
+    "demo": {"n_pretrain": 640, "n_train": 200, "n_valid": 40, "n_test": 100, "fewshot_sizes": [10]},
+    "pretrain": {"epochs": 3},
+    "finetune": {"epochs": 3, "start_eval": 1},
+}
+
+
+def _cli(workdir, *args):
+    out = subprocess.run(
+        [sys.executable, "-m", "ccrk", *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=workdir,
+        timeout=900,
+    )
+    assert out.returncode == 0, f"ccrk {args[0]}: {out.stderr[-3000:]}"
+    return out
+
+
+@pytest.fixture(scope="module")
+def cli_demo(tmp_path_factory):
+    """Every step of the demo as its subcommand, settings from --config (the demo + CLI_DEMO over it)."""
+    w = tmp_path_factory.mktemp("cli_demo")
+    _write_config(w / "small.yaml", CLI_DEMO)
+    config = ["--config", REPO / "config" / "config.yaml", w / "small.yaml"]
+    d, t = Path("resources/demo"), Path("cli")
+    ann, xf = d / "iglue/datasets/flickr30k/annotations", d / "iglue/datasets/xFlickrCO/annotations"
+    roots = ["--flickr-images", d / "images/flickr30k-images", "--coco-images", d / "images/val2014"]
+    corpus = [t / f"corpus-{i}.jsonl" for i in range(4)]
+    _cli(w, "demo-data", *config)
+    _cli(
+        w,
+        "translate",
+        *config,
+        "--captions",
+        d / "pretrain/given.jsonl",
+        "--out",
+        t / "tr.jsonl",
+        "--shards",
+        1,
+    )
+    _cli(w, "build-corpus", *config, "--given", d / "pretrain/given.jsonl", "--translations", t / "tr.jsonl",
+         "--out", *corpus)  # fmt: skip
+    _cli(w, "train-tokenizer", *config, "--corpus", *corpus, "--out", t / "tokenizer")
+    _cli(w, "pretrain", *config, "--corpus", *corpus, "--image-root", d / "images", "--tokenizer", t / "tokenizer",
+         "--out", t / "pretrain.pt")  # fmt: skip
+    _cli(w, "finetune", *config, "--init", t / "pretrain.pt", "--tokenizer", t / "tokenizer", "--train",
+         ann / "train_ann.jsonl", "--valid", ann / "valid_ann.jsonl", "--out", t / "model.pt", "--summary",
+         t / "summary.json", *roots)  # fmt: skip
+    _cli(w, "evaluate", *config, "--model", t / "model.pt", "--tokenizer", t / "tokenizer", "--summary",
+         t / "summary.json", *roots, "--test", *(f"{x}={xf / x / 'test.jsonl'}" for x in TEST_LANGS),
+         "--out-dir", t / "eval")  # fmt: skip
+    _cli(w, "table", *(f"{x}={t / 'eval' / f'{x}_metrics.json'}" for x in TEST_LANGS), "--out", t / "table.csv",
+         "--markdown", t / "table.md")  # fmt: skip
+    _cli(w, "mrv", *(f"{x}={t / 'eval' / f'{x}_ranks.csv'}" for x in ("en", "de", "ja", "zh")), "--out",
+         t / "mrv.csv", "--markdown", t / "mrv.md")  # fmt: skip
+    _cli(w, "chart", t / "table.csv", "--out", t / "chart.png", "--published", "xflickrco")
+    return w / t
+
+
+@pytest.mark.slow
+def test_cli_demo_writes_the_files_and_columns_snakemake_writes(cli_demo, demo_run):
+    workdir, _ = demo_run
+    results = workdir / "results"
+    rule_eval = results / "eval" / "xflickrco" / "zeroshot"
+    assert sorted(p.name for p in (cli_demo / "eval").iterdir()) == sorted(
+        p.name for p in rule_eval.iterdir()
+    )
+    for name in ("de_metrics.json", "en_metrics.json"):  # the rule's extras too: model, selection, best epoch
+        assert set(json.loads((cli_demo / "eval" / name).read_text())) == set(
+            json.loads((rule_eval / name).read_text())
+        )
+    for ours, theirs in (("table.csv", "xflickrco_table.csv"), ("mrv.csv", "xflickrco_mrv.csv")):
+        cli_table, rule_table = pd.read_csv(cli_demo / ours), pd.read_csv(results / theirs)
+        assert list(cli_table.columns) == list(rule_table.columns)
+        first = rule_table.columns[0]  # lang / direction: the same rows in the same order
+        assert list(cli_table[first]) == list(rule_table[first])
+    assert pd.read_csv(cli_demo / "mrv.csv")["langs"].tolist() == ["en/de/ja/zh"] * 2
+    assert set(pd.read_csv(cli_demo / "table.csv")["selection"]) == {"validation"}
+    ranks = pd.read_csv(cli_demo / "eval" / "de_ranks.csv")
+    assert list(ranks.columns) == ["index", "ir_rank", "tr_rank"] and len(ranks) == CLI_DEMO["demo"]["n_test"]
+    assert (cli_demo / "chart.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (cli_demo / "table.md").read_text().count("\n|") >= 10
+
+
+@pytest.mark.slow
+def test_cli_demo_learns(cli_demo):
+    """English well above chance (1 % at 100 test images) and the zero-shot average above it too.
+
+    Measured on the smaller demo: see the numbers in bench/README.md (CLI demo).
+    """
+    table = pd.read_csv(cli_demo / "table.csv").set_index("lang")
+    chance = 100.0 / CLI_DEMO["demo"]["n_test"]
+    assert table.loc["en", "ir_r1"] >= 5 * chance and table.loc["en", "tr_r1"] >= 5 * chance, table.loc["en"]
+    assert table.loc["avg", "ir_r5"] >= 2 * 5 * chance, table.loc["avg"]  # R@5 chance: 5 %
+    summary = json.loads((cli_demo / "summary.json").read_text())
+    assert summary["selection"] == "validation" and [h["epoch"] for h in summary["history"]] == [1, 2]
