@@ -85,64 +85,22 @@ def _same_files(rule_dir, cli_dir, pattern):
 def test_multi30k_and_mscoco_commands_write_what_their_rules_write(rule_run):
     tmp, cfg = rule_run, rule_run / "config.yaml"
     rule, cli = tmp / "results" / "annotations", tmp / "cli"
-    images = tmp / "images"
-    out = _ccrk(
-        "multi30k",
-        "--config",
-        cfg,
-        "--root",
-        M30K,
-        "--out-dir",
-        cli / "multi30k",
-        "--image-root",
-        images,
-        cwd=tmp,
-    )
+    images = ["--image-root", tmp / "images"]
+    out = _ccrk("multi30k", "--config", cfg, "--root", M30K, "--out-dir", cli / "multi30k", *images, cwd=tmp)
     assert out.returncode == 0, out.stderr
-    _same_files(
-        rule / "multi30k", cli / "multi30k", "*.json"
-    )  # reports included: same counts of skipped images
-    for lang, args in (
+    _same_files(rule / "multi30k", cli / "multi30k", "*.json")  # reports too: the same images skipped
+    cn_splits = [f"{s}={tmp / f'cn_{s}.txt'}" for s in ("train", "val", "test")]
+    for lang, source in (
         ("en", ["--source", KARPATHY]),
         ("ja", ["--source", tmp / "yj.json"]),  # the seeded split: sizes and seed from data.mscoco
-        (
-            "zh",
-            [
-                "--captions",
-                COCO_CN,
-                "--split",
-                *(f"{s}={tmp / f'cn_{s}.txt'}" for s in ("train", "val", "test")),
-            ],
-        ),
+        ("zh", ["--captions", COCO_CN, "--split", *cn_splits]),
     ):
-        out = _ccrk(
-            "mscoco",
-            "--config",
-            cfg,
-            "--lang",
-            lang,
-            *args,
-            "--out-dir",
-            cli / "mscoco",
-            "--image-root",
-            images,
-            cwd=tmp,
-        )
+        mscoco = ["mscoco", "--lang", lang, *source, *images]
+        out = _ccrk(*mscoco, "--config", cfg, "--out-dir", cli / "mscoco", cwd=tmp)
         assert out.returncode == 0, out.stderr
         _same_files(rule / "mscoco", cli / "mscoco", f"{lang}.*.json")
-    # without --config the schema's default applies: missing images fail, naming the record
-    out = _ccrk(
-        "mscoco",
-        "--lang",
-        "en",
-        "--source",
-        KARPATHY,
-        "--out-dir",
-        tmp / "strict",
-        "--image-root",
-        images,
-        cwd=tmp,
-    )
+    # without --config the schema's default applies: a missing image fails the command, and nothing is written
+    out = _ccrk("mscoco", "--lang", "en", "--source", KARPATHY, *images, "--out-dir", tmp / "strict", cwd=tmp)
     assert out.returncode == 1 and "ccrk mscoco: error:" in out.stderr and "image" in out.stderr
     assert not list((tmp / "strict").glob("en.*.json"))
 
