@@ -407,13 +407,13 @@ def test_cli_demo_writes_the_files_and_columns_snakemake_writes(cli_demo, demo_r
 def test_cli_demo_learns(cli_demo):
     """English, fine-tuned on, far above chance; the zero-shot average above it too (after 60 pretraining steps).
 
-    Mean recall (R@1, R@5, R@10 in both directions): chance is 5.33 at 100 test images. Measured (2026-12-04,
-    2 cores under load 9-13): English 39.2 (IR/TR R@1 9/4, R@10 67/69), zero-shot average 10.95; with 200
-    fine-tuning images and 3 epochs, 23.2 and 10.4.
+    Mean recall (R@1, R@5, R@10 in both directions): chance is 5.33 at 100 test images. Measured, this recipe
+    (2026-12-04, 2 cores): English 39.2 and 29.8 (R@10 IR/TR 67/69 and 57/48), zero-shot average 10.95 and
+    10.55; with 200 fine-tuning images x 3 epochs, 23.2 and 10.4. Runs on CPU differ: hence 3x and 1.5x.
     """
     table = pd.read_csv(cli_demo / "table.csv").set_index("lang")
     chance = sum(100.0 * k / CLI_DEMO["demo"]["n_test"] for k in (1, 5, 10)) / 3
-    assert table.loc["en", "r_mean"] >= 4 * chance, table.loc["en"].to_dict()
+    assert table.loc["en", "r_mean"] >= 3 * chance, table.loc["en"].to_dict()
     assert table.loc["avg", "r_mean"] >= 1.5 * chance, table.loc["avg"].to_dict()
     summary = json.loads((cli_demo / "summary.json").read_text())
     assert summary["selection"] == "validation" and [h["epoch"] for h in summary["history"]] == [2, 3]
