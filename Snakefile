@@ -2,7 +2,9 @@
 # Default config: the embedded offline demo. Paper settings: --configfile config/paper.yaml
 
 
-from snakemake.utils import min_version, validate
+from snakemake.utils import min_version
+
+from ccrk.configfile import validate_config
 
 min_version("9.0")
 
@@ -10,7 +12,8 @@ min_version("9.0")
 configfile: "config/config.yaml"
 
 
-validate(config, "config/schema.yaml")
+# ccrk/schema.yaml, as `python -m ccrk ... --config` validates: errors name the key, defaults are filled in place
+validate_config(config, source="config from " + ", ".join(map(str, workflow.configfiles)))
 
 
 report: "report/workflow.rst"

@@ -1,12 +1,16 @@
 """Stage configurations as dataclasses, built from the validated YAML config's plain dicts."""
 
-from dataclasses import MISSING, dataclass, field, fields, is_dataclass
+from dataclasses import MISSING, asdict, dataclass, field, fields, is_dataclass, replace
 
 from ccrk.data.masking import MaskingConfig
 
 
-def from_dict(kind, d: dict | None, where: str):
-    """Build dataclass `kind` from a dict; nested dataclass fields recurse, lists become tuples, unknown keys fail."""
+def from_dict(kind, d: dict | None, where: str, base=None):
+    """Build dataclass `kind` from a dict; unknown keys fail, lists become tuples.
+
+    A nested dataclass field is laid over that field's default, so a stage keeps its own defaults for the
+    keys a config leaves out (pretraining's lr_mult 2, fine-tuning's 1). `base`: the instance to lay over.
+    """
     d = dict(d or {})
     known = {f.name: f for f in fields(kind)}
     unknown = set(d) - set(known)
@@ -15,11 +19,27 @@ def from_dict(kind, d: dict | None, where: str):
     values = {}
     for name, value in d.items():
         factory = known[name].default_factory
-        if isinstance(value, dict) and factory is not MISSING and is_dataclass(factory()):
-            values[name] = from_dict(type(factory()), value, f"{where}.{name}")
+        default = factory() if factory is not MISSING else None
+        if isinstance(value, dict) and is_dataclass(default):
+            values[name] = from_dict(type(default), value, f"{where}.{name}", base=default)
         else:
             values[name] = tuple(value) if isinstance(value, list) else value
-    return kind(**values)
+    return replace(base, **values) if base is not None else kind(**values)
+
+
+@dataclass
+class OptimConfig:
+    """AdamW and its linear schedule, one sub-config (`optimizer:`) of pretraining and of fine-tuning."""
+
+    lr: float = 1e-4  # base learning rate
+    lr_mult: float = (
+        1.0  # for newly initialised parameters: 2 in pretraining; fine-tuning has none (must be 1)
+    )
+    weight_decay: float = 0.01  # AdamW decay, not applied to biases and norms
+    betas: tuple[float, float] = (0.9, 0.98)
+    eps: float = 1e-8
+    warmup: float = 0.1  # < 1: fraction of all steps; >= 1: number of steps
+    grad_clip: float = 1.0  # max global grad norm
 
 
 @dataclass
@@ -52,14 +72,13 @@ class PretrainConfig:
     )  # K captions per image
     batch_size: int = 64  # images per GPU; each brings K captions
     epochs: int = 30
-    lr: float = 1e-4
-    lr_mult: float = 2.0  # newly initialised parameters learn twice as fast
+    # newly initialised parameters learn twice as fast; warm-up 2500 / (2772 x 30) of all steps (CCLM's)
+    optimizer: OptimConfig = field(
+        default_factory=lambda: OptimConfig(lr=1e-4, lr_mult=2.0, warmup=0.03006253006253006)
+    )
     epoch_size: int | None = (
         None  # images per epoch for the schedule (CCRK 2m: 996964); None: the corpus size
     )
-    weight_decay: float = 0.01
-    warmup: float = 0.03006253006253006  # fraction of all steps (< 1) or steps (>= 1): 2500 / (2772 x 30)
-    grad_clip: float = 1.0
     max_tokens: int = 40  # tokens per caption, <s> and </s> included
     max_words: int = 40  # pre_caption word cut
     caption_num: int = 0  # 0: all K languages (CCRK); c > 0: c random languages per image (1 = CCLM-style)
@@ -88,10 +107,7 @@ class PretrainConfig:
 class FinetuneConfig:
     batch_size: int = 8  # (image, caption) pairs per GPU
     epochs: int = 10
-    lr: float = 3e-5
-    weight_decay: float = 0.01
-    warmup: float = 0.1
-    grad_clip: float = 1.0
+    optimizer: OptimConfig = field(default_factory=lambda: OptimConfig(lr=3e-5, warmup=0.1))
     max_tokens: int = 80
     max_words: int = 80
     start_eval: int = 7  # first epoch (0-based) evaluated on the validation set for model selection
@@ -117,3 +133,35 @@ class EvalConfig:
     max_tokens: int = 80
     max_words: int = 80
     captionless_images: str = "keep"  # an image whose captions are all empty: keep (a distractor) or drop
+
+
+# Settings that change how fast a stage runs, never its result: kept out of Snakemake's params (a change
+# reruns nothing; rules pass them as resources, named here) and out of the resume fingerprints.
+SPEED_ONLY = {
+    "pretrain": {"num_workers": "num_workers", "save_every": "save_every"},
+    "finetune": {"num_workers": "num_workers", "save_every": "save_every"},
+    "evaluate": {"batch_size": "eval_batch_size", "fusion_batch_size": "fusion_batch_size"},
+}
+_STAGES = {"pretrain": PretrainConfig, "finetune": FinetuneConfig, "evaluate": EvalConfig}
+
+
+def result_settings(stage: str, settings: dict) -> dict:
+    """A stage's config section without its speed-only settings."""
+    return {k: v for k, v in settings.items() if k not in SPEED_ONLY[stage]}
+
+
+def speed_resources(stage: str, settings: dict) -> dict:
+    """Resource name -> value of a stage's speed-only settings (the dataclass default where not set)."""
+    default = _STAGES[stage]()
+    return {name: settings.get(key, getattr(default, key)) for key, name in SPEED_ONLY[stage].items()}
+
+
+def with_speed(stage: str, settings: dict, resources) -> dict:
+    """A stage's settings with its speed-only ones put back from a job's resources (where it has them)."""
+    names = SPEED_ONLY[stage]
+    return {**settings, **{key: getattr(resources, n) for key, n in names.items() if hasattr(resources, n)}}
+
+
+def result_fingerprint_fields(stage: str, cfg) -> dict:
+    """A stage config as a dict without its speed-only settings: what a resumable state must match."""
+    return result_settings(stage, asdict(cfg))

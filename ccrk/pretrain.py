@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from ccrk.config import PretrainConfig
+from ccrk.config import PretrainConfig, result_fingerprint_fields
 from ccrk.data.pretrain_dataset import PretrainCollator, PretrainDataset, read_corpus
 from ccrk.data.stream import ShardPlan, group_items, stream_loader
 from ccrk.data.transforms import train_transform
@@ -15,7 +15,7 @@ from ccrk.distributed import is_main, rank, world_size
 from ccrk.losses import weighted_losses
 from ccrk.models import CCRKConfig, CCRKModel, load_init_weights, save_checkpoint
 from ccrk.tokenizer import load_tokenizer
-from ccrk.train import OptimConfig, epoch_loader, fingerprint, set_seed, steps_per_epoch, train_loop
+from ccrk.train import epoch_loader, fingerprint, set_seed, steps_per_epoch, train_loop
 
 log = logging.getLogger("ccrk.pretrain")
 
@@ -95,6 +95,7 @@ def run_pretraining(
         )
         n_steps = stream_steps_per_epoch(plan, cfg.epochs, cfg.epoch_size)
         source = f"{len(groups)} shards"
+        order = {"num_workers": cfg.num_workers}  # workers split the shards: here they set the sample order
 
         def batches(epoch, start):
             args = (
@@ -115,6 +116,7 @@ def run_pretraining(
         dataset = PretrainDataset(items, image_root, transform)
         n_steps = pretrain_steps_per_epoch(len(dataset), cfg.batch_size, cfg.epoch_size)
         source = "image files"
+        order = {}
 
         def batches(epoch, start):
             return epoch_loader(dataset, cfg.batch_size, collate, cfg.seed, epoch, start, cfg.num_workers)
@@ -144,13 +146,6 @@ def run_pretraining(
         )
         return weighted_losses(parts, asdict(cfg.loss_weights))
 
-    optim = OptimConfig(
-        lr=cfg.lr,
-        weight_decay=cfg.weight_decay,
-        lr_mult=cfg.lr_mult,
-        warmup=cfg.warmup,
-        grad_clip=cfg.grad_clip,
-    )
     state_path = Path(str(out_path) + ".state")
     state = train_loop(
         model,
@@ -158,14 +153,19 @@ def run_pretraining(
         batches,
         n_steps,
         cfg.epochs,
-        optim,
+        cfg.optimizer,
         state_path,
         new_params=model.newly_initialised_parameters(),
         save_every=cfg.save_every,
         device=torch.device(device),
         gather_grad_mode=cfg.gather_grad,
         precision=cfg.precision,
-        run_id=fingerprint(model.cfg.to_dict(), cfg, [str(p) for p in corpus_paths], len(items)),
+        run_id=fingerprint(
+            model.cfg.to_dict(),
+            {**result_fingerprint_fields("pretrain", cfg), **order},
+            [str(p) for p in corpus_paths],
+            len(items),
+        ),
     )
     if is_main():
         save_checkpoint(out_path, model, step=state.step)

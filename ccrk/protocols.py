@@ -17,8 +17,9 @@ Model selection: under `selection: validation` every run scores its epochs on he
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
+
+from ccrk.configfile import deep_merge
 
 SETTINGS = {
     "xflickrco": ("zeroshot", "fewshot"),
@@ -51,18 +52,6 @@ class DataDirs:
         str  # {train,val}.<lang>.json, test_2016_flickr.<lang>.json (docs/method.md#multi30k-and-mscoco-json)
     )
     mscoco: str  # <lang>.{train,val,test}.json (docs/method.md#multi30k-and-mscoco-json)
-
-
-def deep_merge(base: dict, *overrides: dict | None) -> dict:
-    """A copy of `base` with each override's keys laid over it, nested dicts merged key by key."""
-    out = copy.deepcopy(base)
-    for over in overrides:
-        for key, value in (over or {}).items():
-            if isinstance(value, dict) and isinstance(out.get(key), dict):
-                out[key] = deep_merge(out[key], value)
-            else:
-                out[key] = copy.deepcopy(value)
-    return out
 
 
 class Protocols:

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Sampler
 
+from ccrk.config import OptimConfig  # noqa: F401  (callers import it from here too)
 from ccrk.distributed import any_rank, gather_grad, rank, world_size
 from ccrk.resume import (
     LoopState,
@@ -27,17 +28,6 @@ from ccrk.resume import (
 )
 
 log = logging.getLogger("ccrk.train")
-
-
-@dataclass
-class OptimConfig:
-    lr: float = 1e-4  # base learning rate
-    weight_decay: float = 0.01  # AdamW decay, not applied to biases and norms
-    lr_mult: float = 1.0  # multiplier for newly initialised parameters (2 in pretraining, 1 in fine-tuning)
-    betas: tuple[float, float] = (0.9, 0.98)
-    eps: float = 1e-8
-    warmup: float = 0.1  # < 1: fraction of all steps; >= 1: number of steps
-    grad_clip: float = 1.0  # max global grad norm
 
 
 # CCLM/CCRK optim.py: a name containing any of these skips weight decay (so does relative_position_bias_table)
@@ -238,85 +228,150 @@ def train_loop(
         raise ValueError(
             f"nothing to train: {epochs} epochs x {steps_per_epoch} steps (dataset smaller than a batch?)"
         )
-    optimizer = build_optimizer(model, optim_cfg, new_params)
-    scheduler = linear_schedule(optimizer, optim_cfg.warmup, total)
-    autocast, scaler = autocast_context(device, precision)
-    state = LoopState(extra={})
-    saved = read_state(state_path, run_id)
-    if saved is not None:
-        state = load_state(saved, model, optimizer, scheduler, scaler)
-        log.info("resuming from %s at step %d of %d", state_path, state.step, total)
-        del saved
-    else:
-        decorrelate_ranks()
-    first = state.step
+    run = _TrainingRun.start(model, optim_cfg, new_params, total, device, precision, state_path, run_id)
     step_fn = data_parallel(model, loss_fn, device)
-    log.info(
-        "training on %s (precision %s) in %d process(es): steps %d-%d of %d",
-        device,
-        describe_precision(precision, autocast, scaler),
-        world_size(),
-        first + 1,
-        total,
-        total,
-    )
-
-    def save():
-        save_state(state_path, model, optimizer, scheduler, scaler, state, run_id)
-
+    run.log_start()
     model.train()
-    t0 = time.time()
+    run.t0 = time.time()
     with sigterm_requested() as sigterm:
-        while state.step < total:
-            epoch, start = divmod(state.step, steps_per_epoch)
+        while run.state.step < total:
+            epoch, start = divmod(run.state.step, steps_per_epoch)
             for batch in _take(batches(epoch, start), steps_per_epoch - start):
-                with gather_grad(gather_grad_mode), autocast:
-                    parts = step_fn(_to_device(batch, device))
-                loss = sum(parts.values())
-                if not torch.isfinite(loss):
-                    raise FloatingPointError(f"loss is {loss.item()} at step {state.step}: {_fmt(parts)}")
-                optimizer_step(loss, model, optimizer, scaler, optim_cfg.grad_clip)
-                scheduler.step()
-                state.step += 1
-                if state.step % log_every == 0 or state.step == total:
-                    rate = (state.step - first) / max(1e-9, time.time() - t0)
-                    log.info(
-                        "step %d/%d epoch %d lr %.2e %s (%.1f steps/s)",
-                        state.step,
-                        total,
-                        epoch,
-                        scheduler.get_last_lr()[0],
-                        _fmt(parts),
-                        rate,
-                    )
-                stop = any_rank(sigterm[0])  # every rank must stop after the same step
-                if stop or (save_every and state.step % save_every == 0 and state.step % steps_per_epoch):
-                    save()
-                if stop:
-                    log.warning(
-                        "SIGTERM: saved the state at step %d of %d to %s; rerun to resume",
-                        state.step,
-                        total,
-                        state_path,
-                    )
-                    raise Preempted(
-                        f"stopped by SIGTERM after step {state.step} of {total}; state in {state_path}"
-                    )
-            if state.step % steps_per_epoch == 0:
-                if on_epoch_end:
-                    model.eval()
-                    on_epoch_end(epoch, state)
-                    model.train()
-                save()
-    log.info(
-        "trained steps %d-%d of %d in this run (%s)",
-        first + 1,
-        total,
-        total,
-        f"resumed at step {first}" if first else "from the start",
-    )
+                parts = run.step(step_fn, batch, gather_grad_mode)
+                run.log_step(parts, epoch, log_every)
+                run.save_or_stop(any_rank(sigterm[0]), save_every, steps_per_epoch)
+            if run.state.step % steps_per_epoch == 0:
+                run.end_epoch(epoch, on_epoch_end)
+    run.log_end()
     model.eval()
-    return state
+    return run.state
+
+
+@dataclass
+class _TrainingRun:
+    """What one call of `train_loop` moves: model, optimiser, schedule, AMP and the resumable state."""
+
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    precision: str  # the stage's setting: fp32 | fp16 | bf16
+    autocast: object  # the autocast context of every forward
+    scaler: torch.amp.GradScaler | None  # fp16 only
+    state: LoopState
+    state_path: object
+    run_id: str
+    total: int  # optimizer steps of the whole run
+    device: torch.device
+    grad_clip: float
+    first: int = 0  # the step this process started at (> 0 when resumed)
+    t0: float = 0.0  # when this process's first step began (for steps/s)
+
+    @classmethod
+    def start(cls, model, optim_cfg: OptimConfig, new_params, total, device, precision, state_path, run_id):
+        """Optimiser, schedule and AMP for `total` steps, restored from `state_path` if it holds this run."""
+        optimizer = build_optimizer(model, optim_cfg, new_params)
+        scheduler = linear_schedule(optimizer, optim_cfg.warmup, total)
+        autocast, scaler = autocast_context(device, precision)
+        state = LoopState(extra={})
+        saved = read_state(state_path, run_id)
+        if saved is not None:
+            state = load_state(saved, model, optimizer, scheduler, scaler)
+            log.info("resuming from %s at step %d of %d", state_path, state.step, total)
+            del saved
+        else:
+            decorrelate_ranks()
+        return cls(
+            model=model,
+            optimizer=optimizer,
+            scheduler=scheduler,
+            precision=precision,
+            autocast=autocast,
+            scaler=scaler,
+            state=state,
+            state_path=state_path,
+            run_id=run_id,
+            total=total,
+            device=device,
+            grad_clip=optim_cfg.grad_clip,
+            first=state.step,
+        )
+
+    def log_start(self) -> None:
+        log.info(
+            "training on %s (precision %s) in %d process(es): steps %d-%d of %d",
+            self.device,
+            describe_precision(self.precision, self.autocast, self.scaler),
+            world_size(),
+            self.first + 1,
+            self.total,
+            self.total,
+        )
+
+    def step(self, step_fn, batch: dict, gather_grad_mode: str) -> dict[str, torch.Tensor]:
+        """One optimizer step on one batch; the loss parts, as the loss function returned them."""
+        with gather_grad(gather_grad_mode), self.autocast:
+            parts = step_fn(_to_device(batch, self.device))
+        loss = sum(parts.values())
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"loss is {loss.item()} at step {self.state.step}: {_fmt(parts)}")
+        optimizer_step(loss, self.model, self.optimizer, self.scaler, self.grad_clip)
+        self.scheduler.step()
+        self.state.step += 1
+        return parts
+
+    def log_step(self, parts: dict, epoch: int, log_every: int) -> None:
+        if self.state.step % log_every == 0 or self.state.step == self.total:
+            rate = (self.state.step - self.first) / max(1e-9, time.time() - self.t0)
+            log.info(
+                "step %d/%d epoch %d lr %.2e %s (%.1f steps/s)",
+                self.state.step,
+                self.total,
+                epoch,
+                self.scheduler.get_last_lr()[0],
+                _fmt(parts),
+                rate,
+            )
+
+    def save(self) -> None:
+        save_state(
+            self.state_path, self.model, self.optimizer, self.scheduler, self.scaler, self.state, self.run_id
+        )
+
+    def save_or_stop(self, stop: bool, save_every: int, steps_per_epoch: int) -> None:
+        """Save every `save_every` steps inside an epoch (its end saves anyway); on SIGTERM save and stop.
+
+        `stop` must be the same on every rank (`any_rank`): every rank stops after the same step.
+        """
+        step = self.state.step
+        if stop or (save_every and step % save_every == 0 and step % steps_per_epoch):
+            self.save()
+        if stop:
+            log.warning(
+                "SIGTERM: saved the state at step %d of %d to %s; rerun to resume",
+                step,
+                self.total,
+                self.state_path,
+            )
+            raise Preempted(
+                f"stopped by SIGTERM after step {step} of {self.total}; state in {self.state_path}"
+            )
+
+    def end_epoch(self, epoch: int, on_epoch_end) -> None:
+        """The caller's epoch-end work (e.g. validation) in eval mode, then a save."""
+        if on_epoch_end:
+            self.model.eval()
+            on_epoch_end(epoch, self.state)
+            self.model.train()
+        self.save()
+
+    def log_end(self) -> None:
+        log.info(
+            "trained steps %d-%d of %d in this run (%s)",
+            self.first + 1,
+            self.total,
+            self.total,
+            f"resumed at step {self.first}" if self.first else "from the start",
+        )
 
 
 def _take(it, n) -> Iterator:

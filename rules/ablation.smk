@@ -9,6 +9,7 @@ rule pretrain_cclm_style:
         corpus=CORPUS_PARTS,
         tokenizer=tokenizer_dir(),
         images=DATA["pretrain_images"],
+        init=init_weights(),
     output:
         model="results/ablation/cclm/pretrain/model.pt",
     log:
@@ -16,9 +17,11 @@ rule pretrain_cclm_style:
     conda:
         "../environment.yml"
     threads: 8
+    resources:
+        **speed("pretrain", config["pretrain"]),
     params:
-        model=config["model"],
-        train={**config["pretrain"], "caption_num": 1},
+        model=canonical(config["model"]),
+        train=result_params("pretrain", {**config["pretrain"], "caption_num": 1}),
         languages=LANGS["pretrain"],
     script:
         "../workflow/scripts/pretrain.py"
@@ -39,12 +42,15 @@ rule finetune_cclm_style:
     conda:
         "../environment.yml"
     threads: 8
+    resources:
+        **speed("finetune", PROTOCOLS.finetune_config("xflickrco", "zeroshot")),
+        **speed("evaluate", PROTOCOLS.evaluate_config("xflickrco", "zeroshot")),
     params:
-        train=PROTOCOLS.finetune_config("xflickrco", "zeroshot"),
-        evaluate=PROTOCOLS.evaluate_config("xflickrco", "zeroshot"),
+        train=result_params("finetune", PROTOCOLS.finetune_config("xflickrco", "zeroshot")),
+        evaluate=result_params("evaluate", PROTOCOLS.evaluate_config("xflickrco", "zeroshot")),
         selection=PROTOCOLS.selection("xflickrco", "zeroshot"),
         format="iglue",
-        roots=protocol_roots("xflickrco"),
+        roots=canonical(protocol_roots("xflickrco")),
     script:
         "../workflow/scripts/finetune.py"
 
@@ -64,11 +70,13 @@ rule evaluate_cclm_style:
     conda:
         "../environment.yml"
     threads: 8
+    resources:
+        **speed("evaluate", PROTOCOLS.evaluate_config("xflickrco", "zeroshot")),
     params:
         langs=ABLATION_LANGS,
-        evaluate=PROTOCOLS.evaluate_config("xflickrco", "zeroshot"),
+        evaluate=result_params("evaluate", PROTOCOLS.evaluate_config("xflickrco", "zeroshot")),
         format="iglue",
-        roots=protocol_roots("xflickrco"),
+        roots=canonical(protocol_roots("xflickrco")),
         folds={},
     script:
         "../workflow/scripts/evaluate.py"

@@ -97,7 +97,7 @@ if MSCOCO.get("yjcaptions"):
             lang="ja",
             folds=MSCOCO_TEST_FOLDS.get("ja", 1),
             split_names=list(MSCOCO["yjcaptions_splits"]),
-            split_sizes=MSCOCO["yjcaptions_sizes"],
+            split_sizes=canonical(MSCOCO["yjcaptions_sizes"]),
             seed=MSCOCO["seed"],
             image_root=image_root(),
             image_dir=COCO_DIR,

@@ -1,6 +1,7 @@
 import os
 
 from ccrk.data.tar_shards import expand_shards
+from ccrk.config import SPEED_ONLY, result_settings, speed_resources
 
 # every job runs offline: a transformers hub lookup would otherwise retry for about 50 s
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -37,6 +38,48 @@ TRANSLATION_SHARDS = [
 wildcard_constraints:
     lang="[a-z]{2}",
     shard="[0-9]{3}",
+
+
+def canonical(value):
+    """A params value with dict keys sorted at every level: Snakemake compares params by their repr, so the same
+    settings in another key order (another config file's layout) must not rerun anything."""
+    if isinstance(value, dict):
+        return {k: canonical(value[k]) for k in sorted(value)}
+    if isinstance(value, (list, tuple)):
+        return [canonical(v) for v in value]
+    return value
+
+
+def result_params(stage, settings):
+    """A stage's settings as a params value: canonical, without the speed-only ones (ccrk.config.SPEED_ONLY);
+    a function of the wildcards when `settings` is one."""
+    if callable(settings):
+        return lambda wc: result_params(stage, settings(wc))
+    return canonical(result_settings(stage, settings))
+
+
+def speed(stage, settings):
+    """A stage's speed-only settings as resources (name -> value, or -> function of the wildcards when
+    `settings` is one): the job gets them, but they are not params, so a change reruns nothing."""
+    if not callable(settings):
+        return speed_resources(stage, settings)
+    return {
+        name: (lambda wc, name=name: speed_resources(stage, settings(wc))[name])
+        for name in SPEED_ONLY[stage].values()
+    }
+
+
+def m2m_dir():
+    """The local M2M-100 directory the jobs read (an input: missing, the DAG stops); EasyNMT may name a model."""
+    model, backend = TRANSLATE["model"], TRANSLATE["backend"]
+    local = backend in ("transformers", "ctranslate2") or (backend == "easynmt" and "/" in model)
+    return model if local else []
+
+
+def init_weights():
+    """The model.init files pretraining reads (XLM-R directory, Swin checkpoint): inputs, so a missing one stops
+    the DAG, not the job."""
+    return [p for p in (config["model"].get("init") or {}).values() if p]
 
 
 def image_dirs():

@@ -20,7 +20,7 @@ if DEMO["enabled"]:
         conda:
             "../environment.yml"
         params:
-            demo={k: v for k, v in DEMO.items() if k not in ("enabled", "out_dir")},
+            demo=canonical({k: v for k, v in DEMO.items() if k not in ("enabled", "out_dir")}),
             test_languages=LANGS["xflickrco_test"],
         script:
             "../workflow/scripts/demo_dataset.py"

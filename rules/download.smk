@@ -33,8 +33,13 @@ WIT_TRAIN_ANNOTATIONS = [
 
 
 if DOWNLOADS:
+    from ccrk.download.shards import DownloadConfig
+
     # the shards fill this root; rule pretrain reads it as an input, so it has to exist when the DAG is built
     os.makedirs(DATA["pretrain_images"], exist_ok=True)
+    # the thread count changes how fast a shard downloads, not what it stores: a resource, not a param
+    DOWNLOAD_THREADS = DATA["download"].get("threads", DownloadConfig.threads)
+    DOWNLOAD_SETTINGS = canonical({k: v for k, v in DATA["download"].items() if k != "threads"})
 
     rule download_images:
         input:
@@ -50,10 +55,12 @@ if DOWNLOADS:
             name="|".join(DOWNLOADS),
         conda:
             "../environment.yml"
+        resources:
+            download_threads=DOWNLOAD_THREADS,
         params:
             format=lambda w: DOWNLOADS[w.name]["format"],
             shards=lambda w: DOWNLOADS[w.name]["shards"],
-            settings=DATA["download"],
+            settings=DOWNLOAD_SETTINGS,
         script:
             "../workflow/scripts/download_images.py"
 

@@ -34,12 +34,14 @@ for _dataset, _settings in (
         conda:
             "../environment.yml"
         threads: 8
+        resources:
+            **speed("evaluate", setting_config("evaluate", _dataset)),
         params:
             langs=_langs,
-            evaluate=lambda wc, dataset=_dataset: PROTOCOLS.evaluate_config(dataset, wc.setting),
+            evaluate=result_params("evaluate", setting_config("evaluate", _dataset)),
             format=FORMAT[_dataset],
-            roots=protocol_roots(_dataset),
-            folds=PROTOCOLS.folds(_dataset),
+            roots=canonical(protocol_roots(_dataset)),
+            folds=canonical(PROTOCOLS.folds(_dataset)),
         script:
             "../workflow/scripts/evaluate.py"
 
@@ -61,11 +63,13 @@ rule evaluate_per_language:
     conda:
         "../environment.yml"
     threads: 8
+    resources:
+        **speed("evaluate", run_config("evaluate")),
     params:
         langs=lambda wc: [PROTOCOLS.parse_run(wc.run)[2]],
-        evaluate=lambda wc: PROTOCOLS.evaluate_config(*PROTOCOLS.parse_run(wc.run)[:2]),
+        evaluate=result_params("evaluate", run_config("evaluate")),
         format=lambda wc: FORMAT[PROTOCOLS.parse_run(wc.run)[0]],
-        roots=lambda wc: protocol_roots(PROTOCOLS.parse_run(wc.run)[0]),
-        folds=lambda wc: PROTOCOLS.folds(PROTOCOLS.parse_run(wc.run)[0]),
+        roots=lambda wc: canonical(protocol_roots(PROTOCOLS.parse_run(wc.run)[0])),
+        folds=lambda wc: canonical(PROTOCOLS.folds(PROTOCOLS.parse_run(wc.run)[0])),
     script:
         "../workflow/scripts/evaluate.py"

@@ -15,11 +15,14 @@ rule finetune:
     conda:
         "../environment.yml"
     threads: 8
+    resources:
+        **speed("finetune", run_config("finetune")),
+        **speed("evaluate", run_config("evaluate")),
     params:
-        train=lambda wc: PROTOCOLS.finetune_config(*PROTOCOLS.parse_run(wc.run)[:2]),
-        evaluate=lambda wc: PROTOCOLS.evaluate_config(*PROTOCOLS.parse_run(wc.run)[:2]),
+        train=result_params("finetune", run_config("finetune")),
+        evaluate=result_params("evaluate", run_config("evaluate")),
         selection=lambda wc: PROTOCOLS.selection(*PROTOCOLS.parse_run(wc.run)[:2]),
         format=lambda wc: FORMAT[PROTOCOLS.parse_run(wc.run)[0]],
-        roots=lambda wc: protocol_roots(PROTOCOLS.parse_run(wc.run)[0]),
+        roots=lambda wc: canonical(protocol_roots(PROTOCOLS.parse_run(wc.run)[0])),
     script:
         "../workflow/scripts/finetune.py"

@@ -22,6 +22,7 @@ rule pretrain:
         tokenizer=tokenizer_dir(),
         images=DATA["pretrain_images"],
         shards=PRETRAIN_SHARDS + (DOWNLOADED if DOWNLOAD_FORMAT == "webdataset" else []),
+        init=init_weights(),
     output:
         model="results/pretrain/model.pt",
     log:
@@ -29,9 +30,11 @@ rule pretrain:
     conda:
         "../environment.yml"
     threads: 8
+    resources:
+        **speed("pretrain", config["pretrain"]),
     params:
-        model=config["model"],
-        train=config["pretrain"],
+        model=canonical(config["model"]),
+        train=result_params("pretrain", config["pretrain"]),
         languages=LANGS["pretrain"],
     script:
         "../workflow/scripts/pretrain.py"

@@ -32,6 +32,20 @@ def protocol_images(dataset):
     return [] if dataset == "wit" else [IMAGE_ROOTS["root"]]
 
 
+def _stage_config(stage):
+    return {"finetune": PROTOCOLS.finetune_config, "evaluate": PROTOCOLS.evaluate_config}[stage]
+
+
+def run_config(stage):
+    """wildcards -> the `finetune` or `evaluate` settings of the job's run {run}, protocol overrides merged."""
+    return lambda wc: _stage_config(stage)(*PROTOCOLS.parse_run(wc.run)[:2])
+
+
+def setting_config(stage, dataset):
+    """wildcards -> the `finetune` or `evaluate` settings of `dataset`'s run {setting}."""
+    return lambda wc: _stage_config(stage)(dataset, wc.setting)
+
+
 def table_keys(rows):
     """Row keys of a table as plain lists (params hold builtins): [lang] or [setting, lang]."""
     return [list(k) if isinstance(k, tuple) else [k] for k in rows]

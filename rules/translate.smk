@@ -10,6 +10,8 @@ localrules:
 if TRANSLATE["backend"] == "ctranslate2":
 
     rule translate_convert:
+        input:
+            model=m2m_dir(),
         output:
             directory(CT2_MODEL),
         log:
@@ -27,6 +29,7 @@ rule translate:
         captions=DATA["pretrain_given"],
         lexicon=TRANSLATE["model"] if TRANSLATE["backend"] == "lexicon" else [],
         converted=CT2_MODEL if TRANSLATE["backend"] == "ctranslate2" else [],
+        model=m2m_dir() if TRANSLATE["backend"] != "ctranslate2" else [],
         references=TRANSLATE["references"] or [],
     output:
         translations="results/translate/shard-{shard}.jsonl",

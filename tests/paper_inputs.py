@@ -2,13 +2,11 @@
 
 from pathlib import Path
 
-import yaml
-from snakemake.utils import update_config, validate
+from ccrk.configfile import load_config
 
 REPO = Path(__file__).resolve().parents[1]
 PAPER = REPO / "config" / "paper.yaml"
 OVERLAYS = {p.stem: p for p in sorted((REPO / "config" / "paper").glob("*.yaml"))}
-SCHEMA = str(REPO / "config" / "schema.yaml")
 _XFLICKRCO_SHOTS = (1, 5, 10, 25, 50, 100)
 _WIT_TEST = ("ar", "bg", "da", "el", "en", "et", "id", "ja", "ko", "tr", "vi")
 
@@ -20,11 +18,7 @@ def paper_configfiles(*overlays: str) -> list[Path]:
 
 def merged_config(configfiles) -> dict:
     """Later files override earlier ones key by key (Snakemake's --configfile merge), then schema defaults."""
-    cfg: dict = {}
-    for path in configfiles:
-        update_config(cfg, yaml.safe_load(Path(path).read_text()))
-    validate(cfg, SCHEMA)
-    return cfg
+    return load_config(configfiles)
 
 
 def iglue_files(cfg: dict) -> list[str]:
@@ -50,6 +44,8 @@ def user_inputs(cfg: dict) -> tuple[list[str], list[str]]:
     ]
     folders += wit.get("test_pixels", []) + wit.get("train_pixels", [])
     folders += [p for p in (cfg["tokenizer"]["path"], cfg["model"].get("init", {}).get("text", "")) if p]
+    if cfg["translate"]["backend"] != "lexicon" and "/" in cfg["translate"]["model"]:
+        folders.append(cfg["translate"]["model"])  # a local M2M-100 directory
     files = [data["pretrain_given"], *mscoco.get("coco_cn_captions", [])]
     files += [mscoco[k] for k in ("karpathy", "yjcaptions") if mscoco.get(k)]
     files += [*mscoco.get("yjcaptions_splits", {}).values(), *mscoco.get("coco_cn_splits", {}).values()]

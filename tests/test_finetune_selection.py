@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from ccrk.config import EvalConfig, FinetuneConfig
+from ccrk.config import EvalConfig, FinetuneConfig, OptimConfig
 from ccrk.data.sets import ImageRoots
 from ccrk.finetune import is_eval_epoch, run_finetuning
 from ccrk.models import save_checkpoint
@@ -30,7 +30,13 @@ def test_selection_is_recorded_and_scores_sum_over_files(tmp_path, tiny_model, t
         coco=str(demo_dataset / "images" / "val2014"),
     )
     cfg = FinetuneConfig(
-        batch_size=8, epochs=2, lr=1e-4, max_tokens=40, max_words=40, start_eval=0, num_workers=0
+        batch_size=8,
+        epochs=2,
+        optimizer=OptimConfig(lr=1e-4),
+        max_tokens=40,
+        max_words=40,
+        start_eval=0,
+        num_workers=0,
     )
     ev = EvalConfig(k_test=3, batch_size=16, fusion_batch_size=64, max_tokens=40, max_words=40)
     select = [str(ann / "valid_ann.jsonl"), str(ann / "test_ann.jsonl")]
@@ -58,3 +64,9 @@ def test_selection_is_recorded_and_scores_sum_over_files(tmp_path, tiny_model, t
     assert (tmp_path / "m.pt").is_file() and not (tmp_path / "m.pt.state").exists()
     with pytest.raises(ValueError, match="selection must be one of"):
         run_finetuning(init, tmp_path / "tok", [], [], tmp_path / "x.pt", cfg, ev, selection="on_test")
+
+
+def test_fine_tuning_refuses_an_lr_mult_that_would_change_nothing(tmp_path):
+    cfg = FinetuneConfig(optimizer=OptimConfig(lr_mult=2.0))
+    with pytest.raises(ValueError, match="fine-tuning has no newly initialised parameters"):
+        run_finetuning(tmp_path / "m.pt", tmp_path / "tok", [], [], tmp_path / "x.pt", cfg, EvalConfig())

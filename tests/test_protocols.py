@@ -4,8 +4,8 @@ import copy
 
 import pytest
 import yaml
-from snakemake.utils import validate
 
+from ccrk.configfile import validate_config
 from ccrk.protocols import DataDirs, Protocols
 from tests.conftest import REPO
 
@@ -15,7 +15,7 @@ DIRS = DataDirs(iglue="I", wit="W", multi30k="M", mscoco="C")
 def _protocols(**sections) -> Protocols:
     cfg = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
     cfg["protocols"] = copy.deepcopy({**cfg.get("protocols", {}), **sections})
-    validate(cfg, str(REPO / "config" / "schema.yaml"))  # fills the schema defaults, as the Snakefile does
+    validate_config(cfg)  # fills the schema defaults, as the Snakefile does
     return Protocols(cfg, DIRS, pretrained="P.pt")
 
 
@@ -33,8 +33,12 @@ def test_xflickrco_fewshot_files_and_the_selection_flag():
     assert original.selection_files("xflickrco", "fewshot", "de") == ["I/xFlickrCO/annotations/de/test.jsonl"]
     # zero-shot selected on validation data in the original too
     assert original.selection_files("xflickrco", "zeroshot") == ["I/flickr30k/annotations/valid_ann.jsonl"]
-    assert p.finetune_config("xflickrco", "fewshot")["lr"] == 1e-5  # the demo's few-shot override
-    assert p.finetune_config("xflickrco", "zeroshot")["lr"] == 3e-4  # the top-level finetune section
+    assert p.finetune_config("xflickrco", "fewshot")["optimizer"] == {
+        "lr": 1e-5
+    }  # the demo's few-shot override
+    assert p.finetune_config("xflickrco", "zeroshot")["optimizer"] == {
+        "lr": 3e-4
+    }  # the top-level finetune section
 
 
 def test_fewshot_table_takes_english_from_the_zero_shot_model():
@@ -45,7 +49,9 @@ def test_fewshot_table_takes_english_from_the_zero_shot_model():
     assert rows["de"] == "results/eval/xflickrco/fewshot/de_metrics.json"
     assert list(p.mrv_rows("xflickrco_fewshot")) == ["en", "de", "ja"]  # zh has no few-shot run here
     assert p.train_files("xflickrco", "fewshot", "ja") == ["I/xFlickrCO/annotations/ja/train_10.jsonl"]
-    assert p.finetune_config("xflickrco", "fewshot")["lr"] == 1e-6  # the protocol's default: the paper's
+    assert (
+        p.finetune_config("xflickrco", "fewshot")["optimizer"]["lr"] == 1e-6
+    )  # the protocol's default: the paper's
 
 
 def test_multi30k_settings_and_selection():

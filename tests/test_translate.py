@@ -210,8 +210,8 @@ def test_ctranslate2_dag_converts_once_then_translates_every_shard(tmp_path):
     )
     configfile = tmp_path / "ct2.yaml"
     configfile.write_text(yaml.safe_dump(cfg))
-    out = subprocess.run(
-        [
+    cmd = [
+        *(
             sys.executable,
             "-m",
             "snakemake",
@@ -219,18 +219,13 @@ def test_ctranslate2_dag_converts_once_then_translates_every_shard(tmp_path):
             str(REPO / "Snakefile"),
             "--directory",
             str(tmp_path),
-            "--configfile",
-            str(configfile),
-            "--dry-run",
-            "--cores",
-            "1",
-            "results/translate/report.json",
-        ],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        timeout=300,
-    )
+        ),
+        *("--configfile", str(configfile), "--dry-run", "--cores", "1", "results/translate/report.json"),
+    ]
+    out = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert out.returncode != 0 and "m2m100" in out.stderr + out.stdout  # the model directory is an input
+    (tmp_path / "m2m100").mkdir()
+    out = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path, timeout=300)
     assert out.returncode == 0, out.stderr + out.stdout
     table = (out.stdout + out.stderr).split("Job stats:")[1].split("total")[0]
     jobs = {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)\s*$", table, re.M)}

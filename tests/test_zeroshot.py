@@ -312,7 +312,7 @@ def test_schema_of_each_kind_mirrors_its_dataclass():
 
     from ccrk.zoo.spec import SPEC_OF_KIND
 
-    schema = yaml.safe_load((REPO_ROOT / "config" / "schema.yaml").read_text())
+    schema = yaml.safe_load((REPO_ROOT / "ccrk" / "schema.yaml").read_text())
     for branch in schema["$defs"]["zeroshot_model"]["allOf"]:
         kind = branch["if"]["properties"]["kind"]["const"]
         assert set(branch["then"]["properties"]) == {f.name for f in fields(SPEC_OF_KIND[kind])}, kind
@@ -357,7 +357,10 @@ def test_cli_scores_a_configured_model_on_the_xm3600_fixture(tiny_open_clip, tmp
 
     (tmp_path / "c.yaml").write_text(yaml.safe_dump({"zeroshot": {"models": [tiny_open_clip]}}))
     fixture = REPO_ROOT / "tests" / "fixtures" / "xm3600"
-    args = ["zeroshot", "--config", str(tmp_path / "c.yaml"), "--model", "tiny-open-clip"]
+    demo = str(
+        REPO_ROOT / "config" / "config.yaml"
+    )  # the models laid over the demo config, validated as a whole
+    args = ["zeroshot", "--config", demo, str(tmp_path / "c.yaml"), "--model", "tiny-open-clip"]
     args += ["--protocol", "xm3600_first", "--out-dir", str(tmp_path / "out"), "--num-workers", "0"]
     args += ["--xm3600-images", str(fixture / "images"), "--device", "cpu"]
     assert main([*args, *(f"{x}={fixture / 'captions.jsonl'}" for x in ("ar", "th", "quz"))]) == 0

@@ -2,23 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import MISSING, fields
+from dataclasses import fields
 
-import yaml
+from ccrk.cli.options import add_config, add_setting
 
 
-def _download_settings(a) -> dict:
-    """data.download of --config, with every --<setting> flag given on the command line laid over it."""
-    settings = {}
-    if a.config:
-        with open(a.config, encoding="utf-8") as f:
-            settings = dict(((yaml.safe_load(f) or {}).get("data") or {}).get("download") or {})
+def _download_settings(a, given_only: bool = False) -> dict:
+    """data.download of --config (schema defaults filled), with every --<setting> flag given laid over it;
+    `given_only`: the flags given on the command line alone."""
     from ccrk.download.shards import DownloadConfig
 
-    for f in fields(DownloadConfig):
-        if getattr(a, f.name) is not None:
-            settings[f.name] = getattr(a, f.name)
-    return settings
+    names = [f.name for f in fields(DownloadConfig) if getattr(a, f.name) is not None]
+    return {n: getattr(a, n) for n in names if not given_only or n in a.flags_given}
 
 
 def _download(a):
@@ -44,7 +39,9 @@ def _retry(a):
     from ccrk.download.shards import download_config, retry_failed
     from ccrk.io import read_json
 
-    settings = {**read_json(a.stats)["settings"], **_download_settings(a)}
+    # the shard's own settings (its stats); a flag given here overrides one, and a change that would mix
+    # images of two settings in one shard is refused by retry_failed
+    settings = {**read_json(a.stats)["settings"], **_download_settings(a, given_only=True)}
     print(
         retry_failed(
             a.manifest,
@@ -72,6 +69,17 @@ def _multi30k(a):
     write_json(f"{a.out_dir}/report.json", report)
 
 
+def _mscoco_folds(a) -> int:
+    """--folds, else the language's entry of protocols.mscoco.folds (config, then schema), else 1."""
+    from ccrk.configfile import value_of
+
+    if a.folds is not None:
+        if a.folds < 1:
+            raise SystemExit(f"--folds must be >= 1, got {a.folds}")
+        return a.folds
+    return value_of(a.cfg, "protocols.mscoco.folds").get(a.lang, 1)
+
+
 def _mscoco(a):
     from ccrk.formats.mscoco import mscoco_files
 
@@ -84,7 +92,9 @@ def _mscoco(a):
         a.image_dir,
         splits=dict(s.split("=", 1) for s in a.split),
         captions=a.captions,
-        folds=a.folds,
+        folds=_mscoco_folds(a),
+        split_sizes={"val": a.val_size, "test": a.test_size},
+        seed=a.seed,
     )
 
 
@@ -92,16 +102,13 @@ def add_data_commands(cmd) -> None:
     """Register the subcommands with `cmd(name, fn, help)` of ccrk.cli."""
     from ccrk.download.shards import DownloadConfig
     from ccrk.download.urls import FORMATS
-    from ccrk.formats.image_policy import POLICIES
+    from ccrk.formats.multi30k import TASK1_LANGS, TASK2_LANGS
 
-    def settings_flags(s):
-        s.add_argument("--config", help="YAML whose data.download section gives the settings")
-        for f in fields(DownloadConfig):
-            flag = f"--{f.name.replace('_', '-')}"
-            if f.default is MISSING:  # a list (allow_hosts): one or more values
-                s.add_argument(flag, dest=f.name, nargs="+", default=None)
-            else:
-                s.add_argument(flag, dest=f.name, type=type(f.default), default=None)
+    def settings_flags(s, config: bool = True):
+        if config:  # download-retry has none: a shard is retried with its own settings (its stats)
+            add_config(s, what="data.download")
+        for f in fields(DownloadConfig):  # schema ranges: --threads 0 or --timeout 0 is refused
+            add_setting(s, f"--{f.name.replace('_', '-')}", f"data.download.{f.name}")
 
     s = cmd(
         "download",
@@ -129,20 +136,22 @@ def add_data_commands(cmd) -> None:
         "--kinds",
         help="comma-separated error kinds to retry (default: every failed row); unknown ones are an error",
     )
-    settings_flags(s)
+    settings_flags(s, config=False)
     s = cmd("wit-join", _wit, "join IGLUE WIT annotations with Kaggle pixel CSVs (rules wit_join_*)")
     s.add_argument("--annotations", nargs="+", required=True)
     s.add_argument("--pixels", nargs="+", required=True, help="pixel CSV files (.csv or .csv.gz)")
     s.add_argument("--out", nargs="+", required=True, help="one output per annotation file")
     s.add_argument("--report", required=True)
-    s.add_argument("--missing-images", default="skip", choices=POLICIES)
+    add_config(s, what="data.missing_images")
+    add_setting(s, "--missing-images", "data.missing_images")
     s = cmd("multi30k", _multi30k, "Multi30K raw task1/task2 files -> {train,val,test_2016_flickr}.LANG.json")
     s.add_argument("--root", required=True, help="the data/ folder of a multi30k/dataset checkout")
     s.add_argument("--out-dir", required=True)
-    s.add_argument("--languages", default="en,de,fr,cs")
+    s.add_argument("--languages", default=",".join(TASK2_LANGS + TASK1_LANGS), help="default: %(default)s")
     s.add_argument("--image-root", help="check that every image exists under it")
     s.add_argument("--image-dir", default="flickr30k-images", help="image folder, relative to the image root")
-    s.add_argument("--missing-images", default="fail", choices=POLICIES)
+    add_config(s, what="data.missing_images")
+    add_setting(s, "--missing-images", "data.missing_images")
     s = cmd(
         "mscoco",
         _mscoco,
@@ -163,10 +172,15 @@ def add_data_commands(cmd) -> None:
     s.add_argument(
         "--image-dir", default="coco", help="COCO folder (holding train2014/, val2014/) under the root"
     )
-    s.add_argument("--missing-images", default="fail", choices=POLICIES)
+    add_config(s, what="data.missing_images, data.mscoco, protocols.mscoco.folds")
+    add_setting(s, "--missing-images", "data.missing_images")
+    add_setting(s, "--val-size", "data.mscoco.yjcaptions_sizes.val", "ja without split files: seeded split")
+    add_setting(s, "--test-size", "data.mscoco.yjcaptions_sizes.test", "ja without split files: seeded split")
+    add_setting(s, "--seed", "data.mscoco.seed", "seed of the ja split")
     s.add_argument(
         "--folds",
         type=int,
-        default=1,
-        help="also write LANG.test.fold{0..N-1}.json, cut as `evaluate --folds N` cuts (CCRK: 5 for en and ja)",
+        default=None,
+        help="also write LANG.test.fold{0..N-1}.json, cut as evaluation cuts them; default: "
+        "protocols.mscoco.folds[LANG] of --config, else the schema's (CCRK: 5 for en and ja, else 1)",
     )

@@ -111,11 +111,35 @@ def write_demo_dataset(
     given_languages=("en", "zh", "ja", "de", "fr", "cs"),
 ) -> dict:
     """Write the whole demo dataset under out_dir (see the module docstring); return the counts."""
-    for lang in (*test_languages, *given_languages):
+    sizes = {"n_pretrain": n_pretrain, "n_train": n_train, "n_valid": n_valid, "n_test": n_test}
+    languages = (*test_languages, *given_languages)
+    _check_arguments(languages, sizes, fewshot_sizes, captions_per_train_image, image_size)
+    out = Path(out_dir)
+    annotations = out / "iglue" / "datasets"
+    images = _draw_images(seed, out / "images", image_size, sizes, fewshot_sizes)
+    first_en = _write_flickr30k(seed, annotations, images, captions_per_train_image)
+    test_images = _write_xflickrco_test(seed, annotations, images, first_en, test_languages)
+    _write_fewshot(seed, annotations, images["fewshot"], fewshot_sizes, test_languages)
+    _write_pretraining(seed, out / "pretrain", images["pretrain"], given_languages)
+    n_lexicon = _write_lexicon(out / "lexicon.tsv")
+    return {
+        "pretrain": len(images["pretrain"]),
+        "train": len(images["train"]),
+        "valid": len(images["valid"]),
+        "test": len(test_images),
+        "test_flickr": len(images["test_flickr"]),
+        "test_coco": len(images["test_coco"]),
+        "fewshot_pool": len(images["fewshot"]),
+        "images": sum(len(ims) for ims in images.values()),
+        "lexicon_rows": n_lexicon,
+    }
+
+
+def _check_arguments(languages, sizes: dict, fewshot_sizes, captions_per_train_image, image_size) -> None:
+    for lang in languages:
         if lang not in VOCAB:
             raise ValueError(f"unknown demo language {lang!r}; expected one of {sorted(VOCAB)}")
-    counts = {"n_pretrain": n_pretrain, "n_train": n_train, "n_valid": n_valid, "n_test": n_test}
-    for name, n in counts.items():
+    for name, n in sizes.items():
         if n < 0:
             raise ValueError(f"{name} must be >= 0, got {n}")
     if any(n < 1 for n in fewshot_sizes):
@@ -125,61 +149,79 @@ def write_demo_dataset(
     if image_size < 12:
         raise ValueError(f"image_size must be >= 12 pixels (4 per grid cell), got {image_size}")
 
-    out = Path(out_dir)
-    image_root = out / "images"
-    annotations = out / "iglue" / "datasets"
-    n_test_flickr, n_test_coco = (n_test + 1) // 2, n_test // 2
-    n_fewshot = max(fewshot_sizes, default=0)
 
+def _draw_images(
+    seed: int, image_root: Path, image_size: int, sizes: dict, fewshot_sizes
+) -> dict[str, list[DemoImage]]:
+    """Every split's images, drawn and saved: test_flickr, test_coco, fewshot (the pool), valid, train, pretrain."""
     # ids first, in a fixed order, so the test set does not change when only the training sizes do
     id_rng = random.Random(f"{seed}:ids")
     taken: set[str] = set()
-    test_flickr_ids = _unique_flickr_ids(id_rng, n_test_flickr, taken)
-    fewshot_ids = _unique_flickr_ids(id_rng, n_fewshot, taken)
-    valid_ids = _unique_flickr_ids(id_rng, n_valid, taken)
-    train_ids = _unique_flickr_ids(id_rng, n_train, taken)
-    coco_ids = id_rng.sample(range(1, COCO_MAX_ID + 1), n_test_coco)  # random order, like the real COCO half
+    ids = {
+        "test_flickr": _unique_flickr_ids(id_rng, (sizes["n_test"] + 1) // 2, taken),
+        "fewshot": _unique_flickr_ids(id_rng, max(fewshot_sizes, default=0), taken),
+        "valid": _unique_flickr_ids(id_rng, sizes["n_valid"], taken),
+        "train": _unique_flickr_ids(id_rng, sizes["n_train"], taken),
+    }
+    coco_ids = id_rng.sample(
+        range(1, COCO_MAX_ID + 1), sizes["n_test"] // 2
+    )  # random order, like the real COCO half
 
     flickr_path = lambda id_: f"{FLICKR_DIR}/{id_}.jpg"  # noqa: E731
     coco_path = lambda id_: f"{COCO_DIR}/COCO_val2014_{id_:012d}.jpg"  # noqa: E731
-    test_flickr = _make_images(seed, "test_flickr", test_flickr_ids, flickr_path, image_size, image_root)
-    test_coco = _make_images(seed, "test_coco", coco_ids, coco_path, image_size, image_root)
-    fewshot = _make_images(seed, "fewshot", fewshot_ids, flickr_path, image_size, image_root)
-    valid = _make_images(seed, "valid", valid_ids, flickr_path, image_size, image_root)
-    train = _make_images(seed, "train", train_ids, flickr_path, image_size, image_root)
     pretrain_path = lambda i: f"{PRETRAIN_DIR}/{i:06d}.jpg"  # noqa: E731
-    pretrain = _make_images(seed, "pretrain", list(range(n_pretrain)), pretrain_path, image_size, image_root)
+    plan = [
+        ("test_flickr", ids["test_flickr"], flickr_path),
+        ("test_coco", coco_ids, coco_path),
+        ("fewshot", ids["fewshot"], flickr_path),
+        ("valid", ids["valid"], flickr_path),
+        ("train", ids["train"], flickr_path),
+        ("pretrain", list(range(sizes["n_pretrain"])), pretrain_path),
+    ]
+    return {split: _make_images(seed, split, i, path, image_size, image_root) for split, i, path in plan}
 
-    # Flickr30K: English only, several captions per image
-    flickr_records = {}
-    for split, images in (("train", train), ("valid", valid), ("test", test_flickr)):
+
+def _write_flickr30k(seed: int, annotations: Path, images: dict, n_captions: int) -> dict:
+    """Flickr30K train/valid/test: English only, several captions per image; the first test caption per id."""
+    first_en = {}
+    for split, key in (("train", "train"), ("valid", "valid"), ("test", "test_flickr")):
         records = [
-            _record(_distinct_captions(seed, im, "en", captions_per_train_image), im)
-            for im in _by_str_id(images)
+            _record(_distinct_captions(seed, im, "en", n_captions), im) for im in _by_str_id(images[key])
         ]
         write_jsonl(annotations / "flickr30k" / "annotations" / f"{split}_ann.jsonl", records)
-        flickr_records[split] = records
+        if split == "test":
+            first_en = {r["id"]: r["sentences"][0] for r in records}
+    return first_en
 
-    # xFlickrCO test: Flickr half (sorted by id string), then COCO half; en reuses the first Flickr30K caption
-    test_images = _by_str_id(test_flickr) + test_coco
-    first_en = {r["id"]: r["sentences"][0] for r in flickr_records["test"]}
-    for lang in test_languages:
+
+def _write_xflickrco_test(
+    seed, annotations: Path, images: dict, first_en: dict, languages
+) -> list[DemoImage]:
+    """xFlickrCO test: Flickr half (sorted by id string), then COCO half; en reuses the first Flickr30K caption."""
+    test_images = _by_str_id(images["test_flickr"]) + images["test_coco"]
+    for lang in languages:
         records = []
         for im in test_images:
             is_flickr = isinstance(im.id, str)
             caption = first_en[im.id] if lang == "en" and is_flickr else _caption(seed, im, lang, "test")
             records.append(_record([caption], im))
         write_jsonl(annotations / "xFlickrCO" / "annotations" / lang / "test.jsonl", records)
+    return test_images
 
-    # few-shot: the first N pool images, so a smaller file is a subset of a bigger one
-    for lang in (lang for lang in test_languages if lang != "en"):
-        for n in fewshot_sizes:
-            records = [_record([_caption(seed, im, lang, "fewshot")], im) for im in _by_str_id(fewshot[:n])]
+
+def _write_fewshot(seed, annotations: Path, pool: list[DemoImage], sizes, languages) -> None:
+    """Few-shot train_{N}: the first N pool images, so a smaller file is a subset of a bigger one."""
+    for lang in (lang for lang in languages if lang != "en"):
+        for n in sizes:
+            records = [_record([_caption(seed, im, lang, "fewshot")], im) for im in _by_str_id(pool[:n])]
             write_jsonl(annotations / "xFlickrCO" / "annotations" / lang / f"train_{n}.jsonl", records)
 
-    # pretraining: one rng state per image for all languages, so the captions are parallel "translations"
+
+def _write_pretraining(seed, out: Path, images: list[DemoImage], given_languages) -> None:
+    """given.jsonl and references.jsonl: one rng state per image for all languages, so the captions are
+    parallel "translations"; the references are the languages the pipeline translates (chrF/BLEU)."""
     given, references = [], []
-    for im in pretrain:
+    for im in images:
         caption = {
             lang: describe(im.scene, lang, random.Random(f"{seed}:caption:{im.key}:given"))
             for lang in (*given_languages, *LEXICON_LANGUAGES)
@@ -187,28 +229,19 @@ def write_demo_dataset(
         given.append(
             {"caption": {lang: caption[lang] for lang in given_languages}, "image_path": im.img_path}
         )
-        # the languages the pipeline translates, drawn alike: references for the translations' chrF/BLEU
         references.append(
             {"caption": {lang: caption[lang] for lang in LEXICON_LANGUAGES}, "image_path": im.img_path}
         )
-    write_jsonl(out / "pretrain" / "given.jsonl", given)
-    write_jsonl(out / "pretrain" / "references.jsonl", references)
+    write_jsonl(out / "given.jsonl", given)
+    write_jsonl(out / "references.jsonl", references)
 
+
+def _write_lexicon(path: Path) -> int:
+    """The en -> id, es, ru, tr phrase table; returns its row count."""
     rows = lexicon_entries()
     columns = ("en", *LEXICON_LANGUAGES)
-    with atomic_open(out / "lexicon.tsv") as f:
+    with atomic_open(path) as f:
         f.write("\t".join(columns) + "\n")
         for row in rows:
             f.write("\t".join(row[c] for c in columns) + "\n")
-
-    return {
-        "pretrain": len(pretrain),
-        "train": len(train),
-        "valid": len(valid),
-        "test": len(test_images),
-        "test_flickr": len(test_flickr),
-        "test_coco": len(test_coco),
-        "fewshot_pool": len(fewshot),
-        "images": len(pretrain) + len(train) + len(valid) + len(test_images) + len(fewshot),
-        "lexicon_rows": len(rows),
-    }
+    return len(rows)

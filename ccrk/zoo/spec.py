@@ -1,4 +1,4 @@
-"""The models of `zeroshot.models` (config/schema.yaml) as dataclasses, one per kind, and the run settings."""
+"""The models of `zeroshot.models` (ccrk/schema.yaml) as dataclasses, one per kind, and the run settings."""
 
 from __future__ import annotations
 

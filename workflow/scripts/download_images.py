@@ -21,6 +21,6 @@ with snakemake_job(snakemake):
         f"{w.name}/{stem.name}",
         snakemake.output.manifest,
         snakemake.output.stats,
-        download_config(p.settings),
+        download_config({**p.settings, "threads": snakemake.resources.download_threads}),
         snakemake.input.captions or None,
     )

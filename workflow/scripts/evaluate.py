@@ -1,6 +1,6 @@
 """Rules evaluate_*: rank every test language of one model (ITC top-k, ITM re-rank) -> ranks CSV + metrics each."""
 
-from ccrk.config import EvalConfig, from_dict
+from ccrk.config import EvalConfig, from_dict, with_speed
 from ccrk.data.sets import ImageRoots
 from ccrk.evaluate import evaluate_test_files
 from ccrk.io import read_json
@@ -21,7 +21,9 @@ with snakemake_job(snakemake):
         inp.tokenizer,
         dict(zip(p.langs, as_list(inp.tests))),
         dict(zip(p.langs, outputs)),
-        from_dict(EvalConfig, p.evaluate, "evaluate"),
+        from_dict(
+            EvalConfig, with_speed("evaluate", p.evaluate, snakemake.resources), "evaluate"
+        ),  # batch sizes
         fmt=p.format,
         roots=ImageRoots(**p.roots),
         folds=p.folds,
