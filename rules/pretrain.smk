@@ -36,5 +36,11 @@ rule pretrain:
         model=canonical(config["model"]),
         train=result_params("pretrain", config["pretrain"]),
         languages=LANGS["pretrain"],
+        # streamed from tar shards, the loader workers split the shards: their count sets the sample order
+        stream_workers=(
+            config["pretrain"]["num_workers"]
+            if PRETRAIN_SHARDS or (DOWNLOADED and DOWNLOAD_FORMAT == "webdataset")
+            else None
+        ),
     script:
         "../workflow/scripts/pretrain.py"
