@@ -9,7 +9,7 @@ import torch
 
 from ccrk.config import PretrainConfig, result_fingerprint_fields
 from ccrk.data.pretrain_dataset import PretrainCollator, PretrainDataset, read_corpus
-from ccrk.data.transforms import train_transform
+from ccrk.data.transforms import cache_images, train_transform
 from ccrk.distributed import is_main, world_size
 from ccrk.losses import weighted_losses
 from ccrk.models import CCRKConfig, CCRKModel, load_init_weights, save_checkpoint
@@ -69,11 +69,12 @@ def run_pretraining(
     tok = load_tokenizer(tokenizer_dir)
     model = initial_model(tok, model_cfg).to(device)
     items = read_corpus(corpus_paths, list(cfg.languages))
-    aug = cfg.augment
+    aug, res = cfg.augment, model.cfg.vision.image_res
     dataset = PretrainDataset(
         items,
         image_root,
-        train_transform(model.cfg.vision.image_res, aug.crop_scale_min, aug.hflip, aug.randaugment),
+        train_transform(res, aug.crop_scale_min, aug.hflip, aug.randaugment),
+        cache=cache_images(len(items), res, aug.crop_scale_min, aug.hflip, aug.randaugment),
     )
     collate = PretrainCollator(tok, cfg.max_tokens, cfg.max_words, cfg.masking, cfg.caption_num, cfg.seed)
     k = cfg.caption_num or len(cfg.languages)

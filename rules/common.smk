@@ -5,6 +5,8 @@ from ccrk.config import SPEED_ONLY, result_settings, speed_resources
 # every job runs offline: a transformers hub lookup would otherwise retry for about 50 s
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+# torch's large CPU buffers on transparent huge pages (ccrk/__init__.py), also where a script imports torch first
+os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")
 
 DEMO = config["demo"]
 LANGS = config["languages"]
