@@ -60,8 +60,8 @@ def length_buckets(mask: torch.Tensor, min_rows: int, max_buckets: int = 4) -> l
 class CCRKModel(nn.Module):
     # training speed switches, same losses either way (bench/train_step.py measures both)
     # lean_fusion: ITM pairs share per-image keys/values and per-text first fusion layers; ITM and MLM run in
-    # length buckets. False: every pair and masked text padded to the batch's longest (the original's way)
-    lean_fusion = True
+    # length buckets. Off: measured slower (bench/README.md: 0.90x on CPU, +0.5 s per step on a GPU)
+    lean_fusion = False
 
     def __init__(self, cfg: CCRKConfig):
         super().__init__()
