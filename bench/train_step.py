@@ -9,8 +9,9 @@ The step is what `ccrk.train.train_loop` does for pretraining: `forward_pretrain
 hard-positive ITM, MLM), the weighted sum, backward, global-norm clipping, AdamW with the paper's four
 parameter groups. The mid-size model: Swin in 3 stages at 112 px (4-px patches, widths 96/192/384, 2 blocks
 each, window 7), text width 384 (6 heads, FFN 1536), 3 text + 3 fusion layers, a 32k vocabulary; a batch of
-8 images x 10 captions of 12-45 tokens (mean about 29, padded to the longest, as the collator does) with
-the paper's MLM masking. Dropout is off so that both paths consume the random generator alike.
+8 images x 10 captions of 15-45 tokens (mean about 30, padded to the longest, as the collator does) with
+the paper's MLM masking (`gpu_full_model_step.synthetic_batch`). Dropout is off so that both paths consume
+the random generator alike.
 
 Levers (each a switch of the library):
 - taken (ccrk's default): `fused_adamw` (`ccrk.train.build_optimizer(fused=...)`: torch's fused AdamW instead
@@ -83,38 +84,10 @@ DEMO = {
     },
     "embed_dim": 64,
 }
-CONFIGS = {"mid": (MID, 8, (12, 46)), "demo": (DEMO, 32, (8, 46))}  # model, images per step, caption lengths
+CONFIGS = {"mid": (MID, 8, 45), "demo": (DEMO, 32, 45)}  # model, images per step, longest caption (tokens)
 K = 10
 TAKEN = ("fused_adamw", "thp")  # the faster path: what ccrk does by default
 LEVERS = (*TAKEN, "lean_fusion", "sdpa", "channels_last", "flush_denormal", "compile")
-
-
-def synthetic_batch(model_cfg, b: int, lengths: tuple[int, int], seed: int = 0) -> dict:
-    """b images and b*K image-major captions of random lengths, right-padded, masked as in pretraining."""
-    import random
-
-    import torch
-
-    from ccrk.data.masking import MaskingConfig, mask_batch
-
-    g = torch.Generator().manual_seed(seed)
-    vocab, res = model_cfg.text.vocab_size, model_cfg.vision.image_res
-    n = torch.randint(*lengths, (b * K,), generator=g)
-    width = int(n.max())
-    ids = torch.randint(5, vocab - 1, (b * K, width), generator=g)
-    mask = (torch.arange(width)[None] < n[:, None]).long()
-    ids[:, 0], ids[torch.arange(b * K), n - 1] = 0, 2  # <s> ... </s>
-    ids[mask == 0] = 1  # <pad>
-    masked, pos, labels = mask_batch(ids, mask, random.Random(seed), vocab - 1, vocab, MaskingConfig())
-    images = torch.randn(b, 3, res, res, generator=g)
-    return dict(
-        images=images,
-        input_ids=ids,
-        attention_mask=mask,
-        masked_ids=masked,
-        masked_pos=pos,
-        masked_labels=labels,
-    )
 
 
 def worker(config: str, levers: set[str], steps: int) -> dict:
@@ -129,7 +102,9 @@ def worker(config: str, levers: set[str], steps: int) -> dict:
     torch.set_num_threads(1)
     if "flush_denormal" in levers:
         torch.set_flush_denormal(True)
-    model_dict, b, lengths = CONFIGS[config]
+    from gpu_full_model_step import synthetic_batch  # the same batch maker as the GPU bench, beside this file
+
+    model_dict, b, tokens = CONFIGS[config]
     torch.manual_seed(0)
     cfg = CCRKConfig.from_dict(model_dict)
     model = CCRKModel(cfg)
@@ -137,7 +112,7 @@ def worker(config: str, levers: set[str], steps: int) -> dict:
     if "sdpa" in levers:
         model.text_encoder.set_attn_implementation("sdpa")
         MultiHeadAttention.sdpa_on_cpu = True
-    batch = synthetic_batch(cfg, b, lengths)
+    batch = synthetic_batch(cfg, b, K, tokens, "cpu")
     if "channels_last" in levers:
         batch["images"] = batch["images"].contiguous(memory_format=torch.channels_last)
     optimizer = build_optimizer(
@@ -178,7 +153,8 @@ def worker(config: str, levers: set[str], steps: int) -> dict:
 
 def run_variant(config: str, levers: set[str], steps: int) -> dict:
     env = {**os.environ, "THP_MEM_ALLOC_ENABLE": "1" if "thp" in levers else "0"}
-    env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).resolve().parents[1]), env.get("PYTHONPATH", "")])
+    here = Path(__file__).resolve()
+    env["PYTHONPATH"] = os.pathsep.join([str(here.parents[1]), str(here.parent), env.get("PYTHONPATH", "")])
     cmd = [sys.executable, __file__, "--worker", ",".join(sorted(levers)) or "-", "--config", config]
     out = subprocess.run([*cmd, "--steps", str(steps)], capture_output=True, text=True, env=env, timeout=3600)
     if out.returncode:
