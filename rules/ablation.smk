@@ -1,20 +1,10 @@
 # Demo ablation: 1-to-K pretraining over all languages against CCLM-style contrastive learning with one
 # random language per image (caption_num: 1), each pretrained with every seed of `ablation.seeds`. Same
 # budget: the same images per step, steps, schedule and fine-tuning; only the captions each image meets
-# differ. The 1-to-K run with the main pretraining seed is the main model itself.
-from ccrk.config import PretrainConfig
-
+# differ. The 1-to-K run with the main pretraining seed is the main model itself (rules/common.smk: ablation_eval).
 ABLATION_LANGS = PROTOCOLS.languages("xflickrco")
 ABLATION_SEEDS = config["ablation"]["seeds"]
-MAIN_SEED = config["pretrain"].get("seed", PretrainConfig.seed)
 ABLATION_METHODS = {"one_to_k": {}, "cclm": {"caption_num": 1}}  # pretrain settings each method changes
-
-
-def ablation_eval(method, seed, kind):
-    """One method's per-language eval files (kind: metrics.json or ranks.csv) for one pretraining seed."""
-    if method == "one_to_k" and int(seed) == MAIN_SEED:
-        return [PROTOCOLS.eval_file("xflickrco", "zeroshot", lang, kind) for lang in ABLATION_LANGS]
-    return [f"results/ablation/{method}/seed{seed}/eval/{lang}_{kind}" for lang in ABLATION_LANGS]
 
 
 wildcard_constraints:

@@ -1,6 +1,6 @@
 import os
 
-from ccrk.config import SPEED_ONLY, result_settings, speed_resources
+from ccrk.config import SPEED_ONLY, PretrainConfig, result_settings, speed_resources
 
 # every job runs offline: a transformers hub lookup would otherwise retry for about 50 s
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -111,3 +111,13 @@ def annotations_dir(dataset):
 def image_root():
     """What Multi30K/MSCOCO `image` paths are relative to (docs/method.md#multi30k-and-mscoco-json): the folder of flickr30k-images."""
     return DATA.get("image_root") or os.path.dirname(DATA["flickr_images"])
+
+
+MAIN_SEED = config["pretrain"].get("seed", PretrainConfig.seed)
+
+
+def ablation_eval(method, seed, kind):
+    """One method's per-language eval files (kind: metrics.json or ranks.csv) for one pretraining seed."""
+    if method == "one_to_k" and int(seed) == MAIN_SEED:
+        return [PROTOCOLS.eval_file("xflickrco", "zeroshot", lang, kind) for lang in ABLATION_LANGS]
+    return [f"results/ablation/{method}/seed{seed}/eval/{lang}_{kind}" for lang in ABLATION_LANGS]
