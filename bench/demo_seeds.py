@@ -140,7 +140,10 @@ def main(argv=None) -> int:
     ap.add_argument("--zero-shot", action="store_true", help="also evaluate each pretrained model")
     ap.add_argument("--worker", nargs=2, help=argparse.SUPPRESS)  # seed, output folder
     a = ap.parse_args(argv)
-    cfg = apply_sets(yaml.safe_load(Path(a.config).read_text()), a.set)
+    from ccrk.configfile import read_config_file, validate_config
+
+    # the recipe as the DAG reads it: validated, the schema's defaults filled
+    cfg = validate_config(apply_sets(read_config_file(a.config), a.set), f"{a.config} with --set")
     if a.worker:
         import torch
 
