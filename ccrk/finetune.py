@@ -16,7 +16,7 @@ import torch
 from ccrk.config import EvalConfig, FinetuneConfig, result_fingerprint_fields
 from ccrk.data.retrieval_train import RetrievalCollator, RetrievalTrainDataset
 from ccrk.data.sets import ImageRoots, load_eval, load_train
-from ccrk.data.transforms import eval_transform, train_transform
+from ccrk.data.transforms import cache_images, eval_transform, train_transform
 from ccrk.distributed import is_main
 from ccrk.io import write_json
 from ccrk.models import load_model, save_checkpoint
@@ -69,7 +69,18 @@ def run_finetuning(
     tok = load_tokenizer(tokenizer_dir)
     model = load_model(init_checkpoint, cfg.image_res, cfg.window_size).to(device)  # Swin tables resampled
     items = load_train(train_files, fmt, roots)
-    dataset = RetrievalTrainDataset(items, _train_transform(model, cfg))
+    aug = cfg.augment
+    dataset = RetrievalTrainDataset(
+        items,
+        _train_transform(model, cfg),
+        cache=cache_images(
+            len({i.image_idx for i in items}),
+            model.cfg.vision.image_res,
+            aug.crop_scale_min,
+            aug.hflip,
+            aug.randaugment,
+        ),
+    )
     collate = RetrievalCollator(tok, cfg.max_tokens, cfg.max_words)
     n_steps = steps_per_epoch(len(dataset), cfg.batch_size)
     best_path = Path(str(out_path) + ".best")

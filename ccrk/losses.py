@@ -128,8 +128,25 @@ def hard_positive_languages(
     return torch.arange(b, device=sim_i2t.device) * k + lang.to(sim_i2t.device)
 
 
+def negative_sims(sim: torch.Tensor, hard: bool | float) -> torch.Tensor:
+    """The similarities negatives are drawn by: sim itself (True, 1), zeros (False, 0: uniform) or sim * hard.
+
+    A scale below 1 flattens the softmax of the draw: the negatives are still the similar ones more often,
+    but less so (an ITM learning from scratch gets easier ones).
+    """
+    if not 0 <= float(hard) <= 1:
+        raise ValueError(f"hard_negatives must be a boolean or a number in [0, 1], got {hard!r}")
+    if float(hard) == 1:
+        return sim
+    return torch.zeros_like(sim) if float(hard) == 0 else sim * float(hard)
+
+
 def one_to_k_hard_samples(
-    sim_i2t: torch.Tensor, k: int, sample_type: int = 1, generator=None, hard_negatives: bool = True
+    sim_i2t: torch.Tensor,
+    k: int,
+    sample_type: int = 1,
+    generator=None,
+    hard_negatives: bool | float = True,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """CCRK ITM sampling: hard positive text per image, then negatives for those pairs.
 
@@ -138,13 +155,14 @@ def one_to_k_hard_samples(
     Returns (positive text [B], negative image for the positive text [B], negative text [B]); the
     negative text may be in any language, never one of the image's own K captions. Three draws in all,
     whatever B: the negative images are drawn for the B positive texts only, not for all B*K.
-    hard_negatives=False draws the negatives uniformly among the other images (the positive stays hard).
+    hard_negatives=False draws the negatives uniformly among the other images (the positive stays hard); a
+    number in (0, 1) scales the similarities first (`negative_sims`): negatives between uniform and hard.
     """
     b = sim_i2t.shape[0]
     pos_text = hard_positive_languages(sim_i2t, k, sample_type, generator)
     own = torch.arange(b, device=sim_i2t.device)
     same_image = own.repeat_interleave(k).view(1, -1) == own.view(-1, 1)  # [B, B*K]
-    neg_sim = sim_i2t if hard_negatives else torch.zeros_like(sim_i2t)  # equal weights: uniform draws
+    neg_sim = negative_sims(sim_i2t, hard_negatives)
     neg_text, neg_image = hard_negative_indices(
         neg_sim, neg_sim.t()[pos_text], same_image, generator, same_image_t2i=same_image.t()[pos_text]
     )

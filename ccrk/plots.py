@@ -104,9 +104,18 @@ def chart_series(table: pd.DataFrame, published, label: str = "ccrk") -> list[di
 
 
 def bar_chart(
-    table_csv, out_png, published_key: str | None = None, title: str = "", label: str = "ccrk"
+    table_csv,
+    out_png,
+    published_key: str | None = None,
+    title: str = "",
+    label: str = "ccrk",
+    chance: float | None = None,
 ) -> None:
-    """One panel per setting (or one panel): languages on x, IR/TR R@1 bars, published ones hatched."""
+    """One panel per setting (or one panel): languages on x, IR/TR R@1 bars, published ones hatched.
+
+    `chance`: R@1 of a random ranking (100 / gallery size), drawn as a dashed line. Published numbers are
+    real-data results: a chart of the synthetic demo passes published_key=None and shows none of them.
+    """
     df = pd.read_csv(table_csv)
     published = PUBLISHED.get(published_key or "", [])
     panels = list(df.groupby("setting", sort=False)) if "setting" in df.columns else [(None, df)]
@@ -126,6 +135,8 @@ def bar_chart(
                 edgecolor="black",
                 linewidth=0.4,
             )
+        if chance is not None:
+            ax.axhline(chance, color="red", linestyle="--", linewidth=1, label=f"chance ({chance:.2g} %)")
         ax.set_xticks(range(len(table)), list(table["lang"]))
         ax.set_ylabel("R@1 (%)")
         ax.set_title(f"{title} ({setting})" if setting is not None else title)

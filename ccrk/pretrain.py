@@ -10,7 +10,7 @@ import torch
 from ccrk.config import PretrainConfig, result_fingerprint_fields
 from ccrk.data.pretrain_dataset import PretrainCollator, PretrainDataset, read_corpus
 from ccrk.data.stream import ShardPlan, group_items, stream_loader
-from ccrk.data.transforms import train_transform
+from ccrk.data.transforms import cache_images, train_transform
 from ccrk.distributed import is_main, rank, world_size
 from ccrk.losses import weighted_losses
 from ccrk.models import CCRKConfig, CCRKModel, load_init_weights, save_checkpoint
@@ -84,8 +84,8 @@ def run_pretraining(
     tok = load_tokenizer(tokenizer_dir)
     model = initial_model(tok, model_cfg).to(device)
     items = read_corpus(corpus_paths, list(cfg.languages))
-    aug = cfg.augment
-    transform = train_transform(model.cfg.vision.image_res, aug.crop_scale_min, aug.hflip, aug.randaugment)
+    aug, res = cfg.augment, model.cfg.vision.image_res
+    transform = train_transform(res, aug.crop_scale_min, aug.hflip, aug.randaugment)
     collate = PretrainCollator(tok, cfg.max_tokens, cfg.max_words, cfg.masking, cfg.caption_num, cfg.seed)
     k = cfg.caption_num or len(cfg.languages)
     if any(item.shard is not None for item in items):  # webdataset tar shards: streamed
@@ -113,7 +113,8 @@ def run_pretraining(
             return stream_loader(*args)
 
     else:
-        dataset = PretrainDataset(items, image_root, transform)
+        cache = cache_images(len(items), res, aug.crop_scale_min, aug.hflip, aug.randaugment)
+        dataset = PretrainDataset(items, image_root, transform, cache=cache)
         n_steps = pretrain_steps_per_epoch(len(dataset), cfg.batch_size, cfg.epoch_size)
         source = "image files"
         order = {}

@@ -127,26 +127,69 @@ def mrv_table(ranks_files: dict, reduce: str = "std", directions=("ir", "tr")) -
     return pd.DataFrame(rows).round(2)
 
 
+ABLATION_METRICS = (
+    "ir_r1_avg",
+    "tr_r1_avg",
+    "itc_ir_r1_avg",
+    "itc_tr_r1_avg",
+    "en_ir_r1",
+    "en_tr_r1",
+    "mrv_ir",
+    "mrv_tr",
+)
+
+
+def ablation_row(metrics: dict[str, str], ranks: dict[str, str], mrv_langs, avg_exclude=("en",)) -> dict:
+    """One pretrained model's R@1 (re-ranked and ITC-only) averaged over the non-English languages, English
+    R@1, and MRV over `mrv_langs`, from its {lang: metrics json} and {lang: ranks csv}."""
+    t = retrieval_table(metrics, avg_exclude).set_index("lang")
+    mrv = mrv_table({lang: ranks[lang] for lang in mrv_langs}).set_index("direction")["mrv"]
+    return {
+        "ir_r1_avg": t.loc["avg", "ir_r1"],
+        "tr_r1_avg": t.loc["avg", "tr_r1"],
+        "itc_ir_r1_avg": t.loc["avg", "itc_ir_r1"],
+        "itc_tr_r1_avg": t.loc["avg", "itc_tr_r1"],
+        "en_ir_r1": t.loc["en", "ir_r1"],
+        "en_tr_r1": t.loc["en", "tr_r1"],
+        "mrv_ir": mrv["ir"],
+        "mrv_tr": mrv["tr"],
+    }
+
+
 def ablation_table(
     variants: dict[str, tuple[dict[str, str], dict[str, str]]], mrv_langs, avg_exclude=("en",)
 ):
-    """One row per pretraining variant: R@1 (re-ranked and ITC-only) averaged over the non-English languages,
-    English R@1, and MRV over `mrv_langs`. variants[name] = ({lang: metrics json}, {lang: ranks csv})."""
+    """One row per pretraining variant (`ablation_row`). variants[name] = ({lang: metrics json}, {lang: ranks csv})."""
+    rows = [
+        {"variant": name, **ablation_row(metrics, ranks, mrv_langs, avg_exclude)}
+        for name, (metrics, ranks) in variants.items()
+    ]
+    return pd.DataFrame(rows).round(2)
+
+
+def ablation_summary(per_seed: pd.DataFrame, first: str, second: str) -> pd.DataFrame:
+    """Mean and sample standard deviation over seeds of each `ABLATION_METRICS` for two variants, their gap.
+
+    per_seed: one row per (variant, seed) with the metric columns. `gap` = mean(first) - mean(second);
+    `gap_exceeds_2std` says whether |gap| is larger than twice the larger of the two standard deviations
+    (with one seed there is no standard deviation, and the answer is empty).
+    """
     rows = []
-    for name, (metrics, ranks) in variants.items():
-        t = retrieval_table(metrics, avg_exclude).set_index("lang")
-        mrv = mrv_table({lang: ranks[lang] for lang in mrv_langs}).set_index("direction")["mrv"]
+    for metric in ABLATION_METRICS:
+        a = per_seed.loc[per_seed["variant"] == first, metric].astype(float)
+        b = per_seed.loc[per_seed["variant"] == second, metric].astype(float)
+        spread = max(a.std(ddof=1), b.std(ddof=1)) if min(len(a), len(b)) > 1 else float("nan")
+        gap = a.mean() - b.mean()
         rows.append(
             {
-                "variant": name,
-                "ir_r1_avg": t.loc["avg", "ir_r1"],
-                "tr_r1_avg": t.loc["avg", "tr_r1"],
-                "itc_ir_r1_avg": t.loc["avg", "itc_ir_r1"],
-                "itc_tr_r1_avg": t.loc["avg", "itc_tr_r1"],
-                "en_ir_r1": t.loc["en", "ir_r1"],
-                "en_tr_r1": t.loc["en", "tr_r1"],
-                "mrv_ir": mrv["ir"],
-                "mrv_tr": mrv["tr"],
+                "metric": metric,
+                "seeds": min(len(a), len(b)),
+                f"{first}_mean": a.mean(),
+                f"{first}_std": a.std(ddof=1) if len(a) > 1 else float("nan"),
+                f"{second}_mean": b.mean(),
+                f"{second}_std": b.std(ddof=1) if len(b) > 1 else float("nan"),
+                "gap": gap,
+                "gap_exceeds_2std": None if spread != spread else bool(abs(gap) > 2 * spread),
             }
         )
     return pd.DataFrame(rows).round(2)

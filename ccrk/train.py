@@ -68,10 +68,18 @@ def param_groups(model: torch.nn.Module, cfg: OptimConfig, new_params: set[str])
     ]
 
 
-def build_optimizer(model, cfg: OptimConfig, new_params: set[str] = frozenset()) -> torch.optim.AdamW:
-    return torch.optim.AdamW(
-        param_groups(model, cfg, set(new_params)), lr=cfg.lr, betas=tuple(cfg.betas), eps=cfg.eps
-    )
+def build_optimizer(
+    model, cfg: OptimConfig, new_params: set[str] = frozenset(), fused: bool | None = None
+) -> torch.optim.AdamW:
+    """AdamW over `param_groups`; fused (one kernel over all tensors) where torch has it for the device.
+
+    fused=None picks it when every parameter is on CPU or CUDA (bench/train_step.py: the same update, to
+    float rounding, in less time than the default multi-tensor loop); False is torch's default path.
+    """
+    groups = param_groups(model, cfg, set(new_params))
+    if fused is None:
+        fused = all(p.device.type in ("cpu", "cuda") and p.is_floating_point() for p in model.parameters())
+    return torch.optim.AdamW(groups, lr=cfg.lr, betas=tuple(cfg.betas), eps=cfg.eps, fused=fused or None)
 
 
 def warmup_steps(warmup: float, total_steps: int) -> int:

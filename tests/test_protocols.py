@@ -96,7 +96,7 @@ def test_mscoco_folds_and_original_selection_on_english_test():
         p.finetune_config("mscoco", "en")["batch_size"] == 32
     )  # the by_setting override stays in its setting
     assert p.finetune_config("mscoco", "all")["augment"] == {
-        "crop_scale_min": 0.8,
+        "crop_scale_min": 1.0,
         "hflip": False,
         "randaugment": False,
     }

@@ -127,3 +127,23 @@ def test_ablation_table_hand_computed(tmp_path):
         df.loc["1-to-K", "mrv_ir"] == 0.0 and df.loc["CCLM", "mrv_ir"] == 0.5
     )  # std(1, 3) = 1, std(0, 0) = 0
     assert df.loc["CCLM", "mrv_tr"] == 1.0  # std(0, 0) = 0, std(0, 4) = 2
+
+
+def test_ablation_summary_over_seeds_hand_computed():
+    from ccrk.tables import ABLATION_METRICS, ablation_summary
+
+    rows = []
+    for seed, (a, b) in zip([42, 1, 2], [(20.0, 3.0), (24.0, 2.0), (22.0, 4.0)]):
+        rows.append({"variant": "one_to_k", "seed": seed, **{m: a for m in ABLATION_METRICS}})
+        rows.append({"variant": "cclm", "seed": seed, **{m: b for m in ABLATION_METRICS}})
+    rows[0]["mrv_ir"] = 30.0  # one_to_k mrv_ir over seeds: 30, 24, 22 -> mean 25.33, std 4.16
+    out = ablation_summary(pd.DataFrame(rows), "one_to_k", "cclm").set_index("metric")
+    r = out.loc["ir_r1_avg"]
+    assert r["seeds"] == 3 and r["one_to_k_mean"] == 22.0 and r["cclm_mean"] == 3.0
+    assert r["one_to_k_std"] == 2.0 and r["cclm_std"] == 1.0  # sample std (ddof 1)
+    assert r["gap"] == 19.0 and r["gap_exceeds_2std"]  # 19 > 2 x 2
+    m = out.loc["mrv_ir"]
+    assert m["one_to_k_std"] == pytest.approx(4.16, abs=0.01) and m["gap"] == pytest.approx(22.33, abs=0.01)
+    assert m["gap_exceeds_2std"]  # 22.33 > 8.33
+    one = ablation_summary(pd.DataFrame(rows[:2]), "one_to_k", "cclm").set_index("metric")
+    assert one.loc["ir_r1_avg", "gap_exceeds_2std"] is None  # one seed: no spread to compare with

@@ -177,16 +177,18 @@ def _r1_table(workdir):
 
 @pytest.mark.slow
 def test_demo_learns_far_above_chance(demo_run):
-    """English far above chance (30x), the zero-shot average at 10x, and the checkpoint chosen on validation data.
+    """English far above chance (30x), the zero-shot average at 20x, and the checkpoint chosen on validation data.
 
-    A demo that learns nothing lands at 1x everywhere; English, fine-tuned on, measured 20-27.5 % R@1 (40-55x).
+    A demo that learns nothing lands at 1x everywhere. The committed recipe (4-px patches, no crop), measured in
+    three draws (bench/README.md: seeds 1 and 42 on a GPU in fp32, seed 42 on this CPU): non-English average
+    R@1 15.7-25.1 % (31-50x), English 22.0-32.5 % (44-65x); the previous recipe gave 5.3 % with seed 42.
     """
     workdir, _ = demo_run
     table, chance = _r1_table(workdir)
     assert table.loc["en", "ir_r1"] >= 30 * chance and table.loc["en", "tr_r1"] >= 30 * chance, table.loc[
         "en"
     ]
-    assert table.loc["avg", "ir_r1"] >= 10 * chance and table.loc["avg", "tr_r1"] >= 10 * chance, table.loc[
+    assert table.loc["avg", "ir_r1"] >= 20 * chance and table.loc["avg", "tr_r1"] >= 20 * chance, table.loc[
         "avg"
     ]
     summary = json.loads(
@@ -199,8 +201,9 @@ def test_demo_learns_far_above_chance(demo_run):
 def test_demo_every_language_ten_times_chance(demo_run):
     """The issue's acceptance check: every test language's IR and TR R@1 at least ten times chance.
 
-    Measured (2 threads; chance 0.5 %): the committed recipe, seeds 42, 42 and 2, worst zero-shot entry 7.0-9.5 %;
-    with 7 / 6 epochs, seeds 42, 42, 1, 2, 5.0-14.5 %. English 20-27.5 % in all seven.
+    Measured (chance 0.5 %): the committed recipe's worst zero-shot entry 14.0 % (seed 42, this CPU, 1 thread),
+    15.0 % and 22.0 % (seeds 42 and 1, GPU fp32); the previous recipe (8-px patches, crop 0.8) 7.0-9.5 % in three
+    2-thread CPU runs and 3.5 % with seed 42 on the GPU.
     """
     workdir, _ = demo_run
     table, chance = _r1_table(workdir)

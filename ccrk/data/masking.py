@@ -97,13 +97,16 @@ def mask_batch(
     prefix = torch.arange(seq_len, device=attention_mask.device)[None, :] < lengths[:, None]
     if not torch.equal(prefix, attention_mask.bool()):
         raise ValueError("attention_mask must be right-padded (ones followed by zeros) in every row")
-    masked_ids = input_ids.clone()
-    pos = torch.zeros(n, cfg.max_masks, dtype=torch.long)
-    labels = torch.full((n, cfg.max_masks), -100, dtype=torch.long)
     ids_cpu = input_ids.detach().cpu().tolist()
-    for i, length in enumerate(lengths.tolist()):
+    pos, labels = [], []
+    for i, length in enumerate(lengths.tolist()):  # rows edited as lists: one tensor each at the end
         row, mpos, mlab = mask_ids(ids_cpu[i][:length], rng, mask_token_id, vocab_size, cfg)
-        masked_ids[i, :length] = torch.as_tensor(row, dtype=input_ids.dtype)
-        pos[i, : len(mpos)] = torch.as_tensor(mpos, dtype=torch.long)
-        labels[i, : len(mlab)] = torch.as_tensor(mlab, dtype=torch.long)
+        ids_cpu[i][:length] = row
+        pos.append(mpos + [0] * (cfg.max_masks - len(mpos)))
+        labels.append(mlab + [-100] * (cfg.max_masks - len(mlab)))
+    masked_ids = torch.tensor(ids_cpu, dtype=input_ids.dtype, device=input_ids.device)
+    pos = torch.tensor(pos, dtype=torch.long).view(
+        n, cfg.max_masks
+    )  # view: a batch of 0 rows keeps its shape
+    labels = torch.tensor(labels, dtype=torch.long).view(n, cfg.max_masks)
     return masked_ids, pos.to(input_ids.device), labels.to(input_ids.device)

@@ -64,16 +64,23 @@ def read_corpus(paths, languages: list[str]) -> list[CorpusItem]:
 
 
 class PretrainDataset(Dataset):
-    def __init__(self, items: list[CorpusItem], image_root, transform):
+    def __init__(self, items: list[CorpusItem], image_root, transform, cache: bool = False):
         self.items, self.image_root, self.transform = items, image_root, transform
+        self.cache = (
+            {} if cache else None
+        )  # a deterministic transform's tensors, kept (transforms.cache_images)
 
     def __len__(self):
         return len(self.items)
 
     def __getitem__(self, i):
         item = self.items[i]
-        with Image.open(join_under(self.image_root, item.image_path)) as im:
-            image = self.transform(im.convert("RGB"))
+        image = None if self.cache is None else self.cache.get(i)
+        if image is None:
+            with Image.open(join_under(self.image_root, item.image_path)) as im:
+                image = self.transform(im.convert("RGB"))
+            if self.cache is not None:
+                self.cache[i] = image
         return image, item.captions
 
 

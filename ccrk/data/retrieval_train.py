@@ -8,18 +8,25 @@ from ccrk.data.text import pre_caption
 
 
 class RetrievalTrainDataset(Dataset):
-    def __init__(self, items, transform):
+    def __init__(self, items, transform, cache: bool = False):
         self.items, self.transform = (
             items,
             transform,
         )  # RetrievalTrainItem; image_path may be image bytes (WIT)
+        self.cache = {} if cache else None  # image_idx -> tensor of a deterministic transform (each image has
+        # several captions: decoded once, not once per caption and epoch)
 
     def __len__(self):
         return len(self.items)
 
     def __getitem__(self, i):
         item = self.items[i]
-        return self.transform(open_image(item.image_path)), item.caption, item.image_idx
+        image = None if self.cache is None else self.cache.get(item.image_idx)
+        if image is None:
+            image = self.transform(open_image(item.image_path))
+            if self.cache is not None:
+                self.cache[item.image_idx] = image
+        return image, item.caption, item.image_idx
 
 
 class RetrievalCollator:

@@ -15,10 +15,31 @@ def _to_normalised_tensor():
     return [T.ToImage(), T.ToDtype(torch.float32, scale=True), T.Normalize(CLIP_MEAN, CLIP_STD)]
 
 
+CACHE_BYTES = 1 << 30  # a training set whose transformed images fit in this is decoded once, not every epoch
+
+
+def augments(crop_scale_min: float, hflip: bool, randaugment: bool) -> bool:
+    """Whether the training transform draws anything at random (crop_scale_min 1: no crop, a plain resize)."""
+    return crop_scale_min < 1 or hflip or randaugment
+
+
+def cache_images(
+    n_images: int, image_res: int, crop_scale_min: float, hflip: bool, randaugment: bool
+) -> bool:
+    """Keep each image's tensor after its first use: the transform is deterministic and they fit CACHE_BYTES."""
+    return not augments(crop_scale_min, hflip, randaugment) and n_images * 3 * image_res**2 * 4 <= CACHE_BYTES
+
+
 def train_transform(
     image_res: int, crop_scale_min: float = 0.5, hflip: bool = True, randaugment: bool = True
 ):
-    """RandomResizedCrop (bicubic) -> optional flip -> optional RandAugment(2, 7) -> tensor -> CLIP norm."""
+    """RandomResizedCrop (bicubic) -> optional flip -> optional RandAugment(2, 7) -> tensor -> CLIP norm.
+
+    Without any augmentation (crop_scale_min 1, no flip, no RandAugment) it is `eval_transform`: a
+    RandomResizedCrop at scale 1 would still stretch the image by a random aspect ratio.
+    """
+    if not augments(crop_scale_min, hflip, randaugment):
+        return eval_transform(image_res)
     steps = [
         T.RandomResizedCrop(
             image_res, scale=(crop_scale_min, 1.0), interpolation=T.InterpolationMode.BICUBIC, antialias=True

@@ -42,7 +42,27 @@ class ImageStates:
     feat: torch.Tensor  # [N, embed_dim] L2-normalised contrastive feature
 
 
+ITM_BUCKET_ROWS = 8  # fewest ITM pairs per length bucket: smaller buckets cost more in overhead than padding
+MLM_BUCKET_ROWS = 8  # fewest masked texts per length bucket
+
+
+def length_buckets(mask: torch.Tensor, min_rows: int, max_buckets: int = 4) -> list[tuple[torch.Tensor, int]]:
+    """Rows [N, L] of a padding mask split by length into at most `max_buckets` groups of >= `min_rows`.
+
+    Returns (row indices, width) per group, the width being the group's longest row: padding is masked, so
+    running each group trimmed to its width gives the real tokens the same states as one padded block.
+    """
+    lengths = mask.sum(dim=1)
+    n = max(1, min(max_buckets, mask.shape[0] // max(1, min_rows)))
+    return [(rows, int(lengths[rows].max())) for rows in lengths.argsort().chunk(n)]
+
+
 class CCRKModel(nn.Module):
+    # training speed switches, same losses either way (bench/train_step.py measures both)
+    # lean_fusion: ITM pairs share per-image keys/values and per-text first fusion layers; ITM and MLM run in
+    # length buckets. Off: measured slower (bench/README.md: 0.90x on CPU, +0.5 s per step on a GPU)
+    lean_fusion = False
+
     def __init__(self, cfg: CCRKConfig):
         super().__init__()
         self.cfg = cfg
@@ -150,9 +170,42 @@ class CCRKModel(nn.Module):
         )
         return self.itm_head(fused[:, 0])
 
+    def sampled_itm_logits(self, image_tokens, text_hidden, text_mask, img_idx, txt_idx) -> torch.Tensor:
+        """ITM logits [P, 2] of the pairs (image img_idx[p], text txt_idx[p]) drawn from one batch.
+
+        The same logits as `itm_logits` on the gathered pairs, for less work: each distinct image's
+        cross-attention keys/values and each distinct text's first fusion layer are computed once (the ITM
+        batch holds every positive text twice and every image up to three times), and the pairs run in
+        length buckets, each padded only to its own longest text.
+        """
+        images, img_of = torch.unique(img_idx, return_inverse=True)
+        texts, txt_of = torch.unique(txt_idx, return_inverse=True)
+        mask = text_mask[texts]
+        width = int(mask.sum(dim=1).max())
+        kv = self.fusion_encoder.image_kv(image_tokens[images])
+        prefix = self.fusion_encoder.text_prefix(text_hidden[texts, :width], mask[:, :width], first_only=True)
+        out, order = [], []
+        for rows, w in length_buckets(mask[txt_of], min_rows=ITM_BUCKET_ROWS):
+            t, i = txt_of[rows], img_of[rows]
+            fused = self.fusion_encoder(
+                None,
+                mask[t, :w],
+                None,
+                first_only=True,
+                image_kv=[(k[i], v[i]) for k, v in kv],
+                prefix=(prefix[0][t, :w], prefix[1][t, :, :w]),
+            )
+            out.append(self.itm_head(fused[:, 0]))
+            order.append(rows)
+        logits = torch.cat(out)
+        return logits[torch.cat(order).argsort()]  # back to the pair order
+
     # -- objectives -------------------------------------------------------------------------
     def _itm_from_samples(self, img: ImageStates, txt: TextStates, img_idx, txt_idx) -> torch.Tensor:
-        logits = self.itm_logits(txt.hidden[txt_idx], txt.mask[txt_idx], img.tokens[img_idx])
+        if self.lean_fusion:
+            logits = self.sampled_itm_logits(img.tokens, txt.hidden, txt.mask, img_idx, txt_idx)
+        else:
+            logits = self.itm_logits(txt.hidden[txt_idx], txt.mask[txt_idx], img.tokens[img_idx])
         return losses.itm_loss(logits, n_pos=img_idx.shape[0] // 3)
 
     def forward_pretrain(
@@ -166,7 +219,7 @@ class CCRKModel(nn.Module):
         k: int,
         sample_type: int = 1,
         divisor: float | None = None,
-        hard_negatives: bool = True,
+        hard_negatives: bool | float = True,
     ) -> dict[str, torch.Tensor]:
         """CCRK step: 1-to-K contrastive + ITM with hard positives + MLM on the sampled text.
 
@@ -196,20 +249,32 @@ class CCRKModel(nn.Module):
         return {"itc": loss_itc, "itm": loss_itm, "mlm": loss_mlm}
 
     def mlm_loss(self, image_tokens, masked_ids, attention_mask, masked_pos, masked_labels) -> torch.Tensor:
-        width = int(attention_mask.sum(dim=1).max())  # masked positions all lie inside the real tokens
-        masked_ids, attention_mask = masked_ids[:, :width], attention_mask[:, :width]
-        hidden = self.fuse(self.text_hidden(masked_ids, attention_mask), attention_mask, image_tokens)
-        picked = hidden.gather(1, masked_pos.unsqueeze(-1).expand(-1, -1, hidden.shape[-1]))  # [B, M, H]
+        groups = (
+            length_buckets(attention_mask, min_rows=MLM_BUCKET_ROWS)
+            if self.lean_fusion
+            else [(torch.arange(masked_ids.shape[0], device=masked_ids.device), None)]
+        )
+        picked, order = [], []
+        for rows, width in groups:
+            # masked positions all lie inside the real tokens, so each group is cut to its longest text
+            width = width or int(attention_mask.sum(dim=1).max())
+            ids, mask = masked_ids[rows, :width], attention_mask[rows, :width]
+            hidden = self.fuse(self.text_hidden(ids, mask), mask, image_tokens[rows])
+            pos = masked_pos[rows].unsqueeze(-1).expand(-1, -1, hidden.shape[-1])
+            picked.append(hidden.gather(1, pos))  # [rows, M, H]
+            order.append(rows)
+        picked = torch.cat(picked)[torch.cat(order).argsort()]
         return losses.mlm_loss(self.mlm_head(picked), masked_labels)
 
     def forward_finetune(
-        self, images, input_ids, attention_mask, idx, hard_negatives: bool = True
+        self, images, input_ids, attention_mask, idx, hard_negatives: bool | float = True
     ) -> dict[str, torch.Tensor]:
         """Retrieval fine-tuning: ITC with same-image positives + ITM with hard negatives.
 
         Objective: docs/method.md#fine-tuning-objective.
 
-        hard_negatives=False draws the ITM negatives uniformly among the pairs of other images.
+        hard_negatives=False draws the ITM negatives uniformly among the pairs of other images; a number in
+        (0, 1) draws them between uniform and hard (`losses.negative_sims`).
         """
         img = self.encode_image(images)
         txt = self.encode_text(input_ids, attention_mask)
@@ -219,8 +284,7 @@ class CCRKModel(nn.Module):
         )
         sim = img.feat.detach() @ txt.feat.detach().t() / self.temp.detach()  # local [B, B]
         same = idx.view(-1, 1) == idx.view(1, -1)
-        if not hard_negatives:
-            sim = torch.zeros_like(sim)  # equal weights: uniform draws
+        sim = losses.negative_sims(sim, hard_negatives)
         neg_txt, neg_img = losses.hard_negative_indices(sim, sim.t(), same)
         own = torch.arange(images.shape[0], device=images.device)
         loss_itm = self._itm_from_samples(
