@@ -39,6 +39,10 @@ import sys
 import time
 from pathlib import Path
 
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+
 MID = {
     "vision": {
         "image_res": 112,
@@ -61,29 +65,9 @@ MID = {
     },
     "embed_dim": 256,
 }
-DEMO = {
-    "vision": {
-        "image_res": 64,
-        "patch_size": 8,
-        "embed_dim": 32,
-        "depths": [1, 1],
-        "num_heads": [2, 4],
-        "window_size": 4,
-        "drop_path_rate": 0.0,
-        "absolute_pos_embed": True,
-    },
-    "text": {
-        "vocab_size": 1000,
-        "hidden_size": 128,
-        "num_attention_heads": 4,
-        "intermediate_size": 256,
-        "num_text_layers": 2,
-        "num_fusion_layers": 2,
-        "max_position_embeddings": 50,
-        "dropout": 0.0,
-    },
-    "embed_dim": 64,
-}
+# the demo's model as config/config.yaml sets it (the vocabulary: the demo tokenizer's size)
+_DEMO_CONFIG = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+DEMO = {**_DEMO_CONFIG["model"], "text": {**_DEMO_CONFIG["model"]["text"], "vocab_size": 1000}}
 CONFIGS = {"mid": (MID, 8, 45), "demo": (DEMO, 32, 45)}  # model, images per step, longest caption (tokens)
 K = 10
 TAKEN = ("fused_adamw", "thp")  # the faster path: what ccrk does by default
