@@ -81,6 +81,6 @@ def pytest_configure(config):
 
 
 def pytest_collection_modifyitems(config, items):
-    """The SLURM cluster test last: it leaves SLURM's client installed without a controller, and from then
-    on every `snakemake` start waits about 9 s for the executor plugin's `scontrol show config` probe."""
+    """The SLURM cluster test last: while SLURM's client is installed, every `snakemake` start runs the executor
+    plugin's `scontrol show config` probe (about 9 s once the controller has stopped, until teardown purges it)."""
     items.sort(key=lambda item: item.get_closest_marker("slurm") is not None)

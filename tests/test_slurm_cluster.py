@@ -193,7 +193,7 @@ def slurm_cluster():
             assert setup.returncode == 0, setup.stdout[-3000:] + setup.stderr[-3000:]
             yield
         finally:
-            subprocess.run(["timeout", "-s", "KILL", "60", "bash", str(REPO / "tools/slurm/teardown.sh")])
+            subprocess.run(["timeout", "-s", "KILL", "180", "bash", str(REPO / "tools/slurm/teardown.sh")])
 
 
 def _tiny_config(path: Path) -> Path:

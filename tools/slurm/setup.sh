@@ -41,6 +41,10 @@ if [ -n "$missing" ]; then
   apt-get install -y -qq --no-install-recommends $missing >/dev/null 2>&1 \
     || { apt-get update -qq && apt-get install -y -qq --no-install-recommends $missing >/dev/null; }
   rm -f /usr/sbin/policy-rc.d
+  # teardown.sh purges what this script installed (and only that): a client left without its controller
+  # would make every later `snakemake` start wait ~9 s on the executor plugin's `scontrol` probe
+  install -d /var/lib/ccrk-slurm-test
+  printf '%s\n' $missing >> /var/lib/ccrk-slurm-test/installed
 fi
 
 # ---------------------------------------------------------------- munge
