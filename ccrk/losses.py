@@ -141,6 +141,29 @@ def negative_sims(sim: torch.Tensor, hard: bool | float) -> torch.Tensor:
     return torch.zeros_like(sim) if float(hard) == 0 else sim * float(hard)
 
 
+def hardness_at(hard, step: int, total: int, key: str = "itm_hard_negatives") -> bool | float:
+    """The ITM negatives' hardness at optimizer step `step` (0-based) of a stage of `total` steps.
+
+    A boolean or a number in [0, 1] holds for the whole stage (`negative_sims`); a pair [start, end] of numbers
+    in [0, 1] is a curriculum ramped linearly from start at step 0 to end at the last step (total - 1).
+    A bad value raises a ValueError naming `key`.
+    """
+    if isinstance(hard, bool):
+        return hard
+    if isinstance(hard, (int, float)) and 0 <= hard <= 1:
+        return float(hard)
+    if (
+        isinstance(hard, (list, tuple))
+        and len(hard) == 2
+        and all(isinstance(h, (int, float)) and not isinstance(h, bool) and 0 <= h <= 1 for h in hard)
+    ):
+        start, end = float(hard[0]), float(hard[1])
+        return start + (end - start) * min(1.0, max(0, step) / max(1, total - 1))
+    raise ValueError(
+        f"{key} must be a boolean, a number in [0, 1] or a pair [start, end] of them, got {hard!r}"
+    )
+
+
 def one_to_k_hard_samples(
     sim_i2t: torch.Tensor,
     k: int,
