@@ -95,6 +95,7 @@ class PretrainConfig:
     # False: uniform ITM negatives (an ITM trained from scratch needs easy ones first); a number in [0, 1]: between;
     # [start, end]: ramped linearly over the stage's steps (ccrk.losses.hardness_at)
     itm_hard_negatives: bool | float | tuple[float, float] = True
+    itm_skip_same_text: bool = False  # True: no ITM negative has the same text as one of its image's captions
     loss_weights: LossWeights = field(default_factory=LossWeights)  # the logged losses are the weighted ones
     masking: MaskingConfig = field(default_factory=MaskingConfig)
     augment: ImageAugConfig = field(default_factory=lambda: ImageAugConfig(crop_scale_min=0.2))
@@ -123,6 +124,7 @@ class FinetuneConfig:
         None  # Swin window (paper: 12); tables resampled on load; None: the pretrained model's
     )
     itm_hard_negatives: bool | float | tuple[float, float] = True  # as pretraining's key
+    itm_skip_same_text: bool = False  # as pretraining's key
     loss_weights: FinetuneLossWeights = field(default_factory=FinetuneLossWeights)  # logged weighted
     augment: ImageAugConfig = field(default_factory=ImageAugConfig)
     seed: int = 42

@@ -101,7 +101,9 @@ def run_finetuning(
 
     def loss_fn(b):
         hard = hardness_at(cfg.itm_hard_negatives, b["step"], total)
-        parts = model.forward_finetune(b["images"], b["input_ids"], b["attention_mask"], b["idx"], hard)
+        parts = model.forward_finetune(
+            b["images"], b["input_ids"], b["attention_mask"], b["idx"], hard, cfg.itm_skip_same_text
+        )
         return weighted_losses(parts, asdict(cfg.loss_weights))
 
     def batches(epoch, start):

@@ -170,6 +170,7 @@ def one_to_k_hard_samples(
     sample_type: int = 1,
     generator=None,
     hard_negatives: bool | float = True,
+    exclude: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """CCRK ITM sampling: hard positive text per image, then negatives for those pairs.
 
@@ -180,16 +181,30 @@ def one_to_k_hard_samples(
     whatever B: the negative images are drawn for the B positive texts only, not for all B*K.
     hard_negatives=False draws the negatives uniformly among the other images (the positive stays hard); a
     number in (0, 1) scales the similarities first (`negative_sims`): negatives between uniform and hard.
+    exclude [B, B*K]: further (image, text) pairs never drawn as negatives in either direction (`same_text_pairs`).
     """
     b = sim_i2t.shape[0]
     pos_text = hard_positive_languages(sim_i2t, k, sample_type, generator)
     own = torch.arange(b, device=sim_i2t.device)
     same_image = own.repeat_interleave(k).view(1, -1) == own.view(-1, 1)  # [B, B*K]
+    if exclude is not None:
+        same_image = same_image | exclude
     neg_sim = negative_sims(sim_i2t, hard_negatives)
     neg_text, neg_image = hard_negative_indices(
         neg_sim, neg_sim.t()[pos_text], same_image, generator, same_image_t2i=same_image.t()[pos_text]
     )
     return pos_text, neg_image, neg_text
+
+
+def same_text_pairs(input_ids: torch.Tensor, k: int = 1) -> torch.Tensor:
+    """[N, N*K] (image, text) pairs where the text's tokens equal those of one of the image's own K captions.
+
+    Texts image-major as in a 1-to-K batch (K = 1: one caption per item, fine-tuning); padded rows of one batch
+    compare equal exactly when the captions do. Such a text is no negative for the image: it describes it.
+    """
+    n = input_ids.shape[0] // k
+    equal = (input_ids.unsqueeze(1) == input_ids.unsqueeze(0)).all(dim=-1)  # [N*K, N*K]
+    return equal.view(n, k, n * k).any(dim=1)
 
 
 def itm_loss(itm_logits: torch.Tensor, n_pos: int) -> torch.Tensor:

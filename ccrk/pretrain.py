@@ -147,6 +147,7 @@ def run_pretraining(
             cfg.sample_type,
             cfg.divisor,
             hardness_at(cfg.itm_hard_negatives, b["step"], total),
+            cfg.itm_skip_same_text,
         )
         return weighted_losses(parts, asdict(cfg.loss_weights))
 
