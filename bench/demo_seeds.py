@@ -8,9 +8,10 @@ Builds the demo's inputs once with Snakemake (dataset, translation, corpus, toke
 folder), then for each seed runs in its own process what the DAG runs: `run_pretraining` (pretrain.seed =
 the seed), the test languages' evaluation of the pretrained model (`--zero-shot`), `run_finetuning` on English
 with selection on validation data, and the evaluation of the fine-tuned model. `--set key=value` (YAML value)
-changes the config as a recipe to try. Prints one row per seed: non-English average R@1 (IR/TR) re-ranked
-by the ITM and ITC-only, the worst language, English, and the CPU time of each stage; `--out` keeps the
-models, logs and a JSON summary per seed.
+changes the config as a recipe to try; `--pretrained DIR` reuses the pretrained models of an earlier `--out DIR`
+(for fine-tuning-only recipes: the pretraining settings must be the same). Prints one row per seed:
+non-English average R@1 (IR/TR) re-ranked by the ITM and ITC-only, the worst language, English, and the CPU
+time of each stage; `--out` keeps the models, logs and a JSON summary per seed.
 """
 
 import argparse
@@ -18,6 +19,7 @@ import copy
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -49,8 +51,13 @@ def cpu_seconds() -> float:
     return r.ru_utime + r.ru_stime
 
 
-def run_seed(cfg: dict, data: Path, out: Path, device: str, zero_shot: bool) -> dict:
-    """One seed end to end in this process; returns per-language R@1 of each evaluated model and CPU times."""
+def run_seed(
+    cfg: dict, data: Path, out: Path, device: str, zero_shot: bool, pretrained: Path | None = None
+) -> dict:
+    """One seed end to end in this process; returns per-language R@1 of each evaluated model and CPU times.
+
+    pretrained: this seed's pretrained model from an earlier run, used instead of pretraining.
+    """
     import torch
 
     from ccrk.config import EvalConfig, FinetuneConfig, PretrainConfig, from_dict
@@ -85,13 +92,18 @@ def run_seed(cfg: dict, data: Path, out: Path, device: str, zero_shot: bool) -> 
             for key in ("ir_r1", "tr_r1", "itc_ir_r1", "itc_tr_r1")
         }
 
-    t = cpu_seconds()
-    pc = from_dict(PretrainConfig, {**cfg["pretrain"], "languages": cfg["languages"]["pretrain"]}, "pretrain")
-    corpus = sorted(str(p) for p in (data / "results/corpus").glob("part-*.jsonl"))
-    run_pretraining(
-        corpus, str(demo / "images"), tok, str(out / "pretrain.pt"), cfg["model"], pc, device=device
-    )
-    times["pretrain"] = cpu_seconds() - t
+    if pretrained is not None:
+        shutil.copyfile(pretrained, out / "pretrain.pt")
+    else:
+        t = cpu_seconds()
+        pc = from_dict(
+            PretrainConfig, {**cfg["pretrain"], "languages": cfg["languages"]["pretrain"]}, "pretrain"
+        )
+        corpus = sorted(str(p) for p in (data / "results/corpus").glob("part-*.jsonl"))
+        run_pretraining(
+            corpus, str(demo / "images"), tok, str(out / "pretrain.pt"), cfg["model"], pc, device=device
+        )
+        times["pretrain"] = cpu_seconds() - t
     if zero_shot:
         result["pretrained"] = evaluate(str(out / "pretrain.pt"), "pretrained")
     t = cpu_seconds()
@@ -134,6 +146,9 @@ def main(argv=None) -> int:
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="e.g. pretrain.lr=3e-4")
     ap.add_argument("--data", help="a folder with the demo inputs already built (else a temporary one)")
     ap.add_argument("--out", help="keep each seed's models, logs and summary.json here")
+    ap.add_argument(
+        "--pretrained", help="an earlier --out folder: its seed*/pretrain.pt are used instead of pretraining"
+    )
     ap.add_argument("--jobs", type=int, default=1, help="seeds run at the same time, one process each")
     ap.add_argument("--threads", type=int, default=1, help="torch threads per process")
     ap.add_argument("--device", default="cpu")
@@ -150,7 +165,8 @@ def main(argv=None) -> int:
         torch.set_num_threads(a.threads)
         cfg["pretrain"]["seed"] = int(a.worker[0])
         out = Path(a.worker[1])
-        result = run_seed(cfg, Path(a.data), out, a.device, a.zero_shot)
+        pretrained = Path(a.pretrained) / f"seed{a.worker[0]}" / "pretrain.pt" if a.pretrained else None
+        result = run_seed(cfg, Path(a.data), out, a.device, a.zero_shot, pretrained)
         (out / "summary.json").write_text(json.dumps({"seed": int(a.worker[0]), "set": a.set, **result}))
         return 0
     data = Path(a.data or tempfile.mkdtemp(prefix="ccrk-demo-seeds-"))
@@ -177,6 +193,7 @@ def main(argv=None) -> int:
             cmd = [sys.executable, __file__, "--config", a.config, "--data", str(data), "--device", a.device]
             cmd += ["--threads", str(a.threads), "--worker", str(seed), str(out / f"seed{seed}")]
             cmd += [f"--set={s}" for s in a.set] + (["--zero-shot"] if a.zero_shot else [])
+            cmd += ["--pretrained", a.pretrained] if a.pretrained else []
             procs[seed] = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         for seed, p in list(procs.items()):
             if p.poll() is not None:
@@ -185,7 +202,9 @@ def main(argv=None) -> int:
                     print(f"seed {seed} failed:\n{p.stderr.read().decode()[-3000:]}", file=sys.stderr)
         time.sleep(1)
     print(
-        f"recipe: {a.config} {' '.join(a.set)}; device {a.device}, {a.threads} thread(s) x {a.jobs} job(s); "
+        f"recipe: {a.config} {' '.join(a.set)}"
+        f"{f'; pretrained models of {a.pretrained}' if a.pretrained else ''}; "
+        f"device {a.device}, {a.threads} thread(s) x {a.jobs} job(s); "
         f"load average {load0:.1f} before, {os.getloadavg()[0]:.1f} after; {time.time() - t0:.0f} s"
     )
     print(

@@ -57,6 +57,12 @@ class LossWeights:
 
 
 @dataclass
+class FinetuneLossWeights:
+    itc: float = 1.0  # ITC with same-image positives (the original sums the two unweighted)
+    itm: float = 1.0  # image-text matching
+
+
+@dataclass
 class PretrainConfig:
     languages: tuple[str, ...] = (
         "zh",
@@ -86,9 +92,10 @@ class PretrainConfig:
         1  # hard-positive language sampler: 0 uniform, 1 inverse probability, 2 inverse similarity
     )
     divisor: float | None = None  # 1-to-K loss divisor: None = K (the code), negative = none
-    itm_hard_negatives: bool = (
-        True  # False: uniform ITM negatives (an ITM trained from scratch needs easy ones first)
-    )
+    # False: uniform ITM negatives (an ITM trained from scratch needs easy ones first); a number in [0, 1]: between;
+    # [start, end]: ramped linearly over the stage's steps (ccrk.losses.hardness_at)
+    itm_hard_negatives: bool | float | tuple[float, float] = True
+    itm_skip_same_text: bool = False  # True: no ITM negative has the same text as one of its image's captions
     loss_weights: LossWeights = field(default_factory=LossWeights)  # the logged losses are the weighted ones
     masking: MaskingConfig = field(default_factory=MaskingConfig)
     augment: ImageAugConfig = field(default_factory=lambda: ImageAugConfig(crop_scale_min=0.2))
@@ -116,7 +123,9 @@ class FinetuneConfig:
     window_size: int | None = (
         None  # Swin window (paper: 12); tables resampled on load; None: the pretrained model's
     )
-    itm_hard_negatives: bool = True  # False: uniform ITM negatives (as pretraining's key)
+    itm_hard_negatives: bool | float | tuple[float, float] = True  # as pretraining's key
+    itm_skip_same_text: bool = False  # as pretraining's key
+    loss_weights: FinetuneLossWeights = field(default_factory=FinetuneLossWeights)  # logged weighted
     augment: ImageAugConfig = field(default_factory=ImageAugConfig)
     seed: int = 42
     save_every: int = 10000

@@ -8,7 +8,7 @@ it. Either way the score is the sum of `r_mean` over the selection files, and th
 """
 
 import logging
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
@@ -19,11 +19,12 @@ from ccrk.data.sets import ImageRoots, load_eval, load_train
 from ccrk.data.transforms import cache_images, eval_transform, train_transform
 from ccrk.distributed import is_main
 from ccrk.io import write_json
+from ccrk.losses import hardness_at, weighted_losses
 from ccrk.models import load_model, save_checkpoint
 from ccrk.resume import LoopState
 from ccrk.retrieval import evaluate_retrieval
 from ccrk.tokenizer import load_tokenizer
-from ccrk.train import epoch_loader, fingerprint, set_seed, steps_per_epoch, train_loop
+from ccrk.train import epoch_loader, fingerprint, numbered, set_seed, steps_per_epoch, train_loop
 
 log = logging.getLogger("ccrk.finetune")
 
@@ -95,10 +96,15 @@ def run_finetuning(
         torch.device(device),
     )
 
+    total = cfg.epochs * n_steps
+    hardness_at(cfg.itm_hard_negatives, 0, total, "finetune.itm_hard_negatives")  # a bad value fails here
+
     def loss_fn(b):
-        return model.forward_finetune(
-            b["images"], b["input_ids"], b["attention_mask"], b["idx"], cfg.itm_hard_negatives
+        hard = hardness_at(cfg.itm_hard_negatives, b["step"], total)
+        parts = model.forward_finetune(
+            b["images"], b["input_ids"], b["attention_mask"], b["idx"], hard, cfg.itm_skip_same_text
         )
+        return weighted_losses(parts, asdict(cfg.loss_weights))
 
     def batches(epoch, start):
         return epoch_loader(dataset, cfg.batch_size, collate, cfg.seed, epoch, start, cfg.num_workers)
@@ -117,7 +123,7 @@ def run_finetuning(
     state = train_loop(
         model,
         loss_fn,
-        batches,
+        numbered(batches, n_steps),
         n_steps,
         cfg.epochs,
         cfg.optimizer,

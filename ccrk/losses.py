@@ -141,12 +141,36 @@ def negative_sims(sim: torch.Tensor, hard: bool | float) -> torch.Tensor:
     return torch.zeros_like(sim) if float(hard) == 0 else sim * float(hard)
 
 
+def hardness_at(hard, step: int, total: int, key: str = "itm_hard_negatives") -> bool | float:
+    """The ITM negatives' hardness at optimizer step `step` (0-based) of a stage of `total` steps.
+
+    A boolean or a number in [0, 1] holds for the whole stage (`negative_sims`); a pair [start, end] of numbers
+    in [0, 1] is a curriculum ramped linearly from start at step 0 to end at the last step (total - 1).
+    A bad value raises a ValueError naming `key`.
+    """
+    if isinstance(hard, bool):
+        return hard
+    if isinstance(hard, (int, float)) and 0 <= hard <= 1:
+        return float(hard)
+    if (
+        isinstance(hard, (list, tuple))
+        and len(hard) == 2
+        and all(isinstance(h, (int, float)) and not isinstance(h, bool) and 0 <= h <= 1 for h in hard)
+    ):
+        start, end = float(hard[0]), float(hard[1])
+        return start + (end - start) * min(1.0, max(0, step) / max(1, total - 1))
+    raise ValueError(
+        f"{key} must be a boolean, a number in [0, 1] or a pair [start, end] of them, got {hard!r}"
+    )
+
+
 def one_to_k_hard_samples(
     sim_i2t: torch.Tensor,
     k: int,
     sample_type: int = 1,
     generator=None,
     hard_negatives: bool | float = True,
+    exclude: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """CCRK ITM sampling: hard positive text per image, then negatives for those pairs.
 
@@ -157,16 +181,30 @@ def one_to_k_hard_samples(
     whatever B: the negative images are drawn for the B positive texts only, not for all B*K.
     hard_negatives=False draws the negatives uniformly among the other images (the positive stays hard); a
     number in (0, 1) scales the similarities first (`negative_sims`): negatives between uniform and hard.
+    exclude [B, B*K]: further (image, text) pairs never drawn as negatives in either direction (`same_text_pairs`).
     """
     b = sim_i2t.shape[0]
     pos_text = hard_positive_languages(sim_i2t, k, sample_type, generator)
     own = torch.arange(b, device=sim_i2t.device)
     same_image = own.repeat_interleave(k).view(1, -1) == own.view(-1, 1)  # [B, B*K]
+    if exclude is not None:
+        same_image = same_image | exclude
     neg_sim = negative_sims(sim_i2t, hard_negatives)
     neg_text, neg_image = hard_negative_indices(
         neg_sim, neg_sim.t()[pos_text], same_image, generator, same_image_t2i=same_image.t()[pos_text]
     )
     return pos_text, neg_image, neg_text
+
+
+def same_text_pairs(input_ids: torch.Tensor, k: int = 1) -> torch.Tensor:
+    """[N, N*K] (image, text) pairs where the text's tokens equal those of one of the image's own K captions.
+
+    Texts image-major as in a 1-to-K batch (K = 1: one caption per item, fine-tuning); padded rows of one batch
+    compare equal exactly when the captions do. Such a text is no negative for the image: it describes it.
+    """
+    n = input_ids.shape[0] // k
+    equal = (input_ids.unsqueeze(1) == input_ids.unsqueeze(0)).all(dim=-1)  # [N*K, N*K]
+    return equal.view(n, k, n * k).any(dim=1)
 
 
 def itm_loss(itm_logits: torch.Tensor, n_pos: int) -> torch.Tensor:

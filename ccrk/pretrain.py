@@ -12,10 +12,10 @@ from ccrk.data.pretrain_dataset import PretrainCollator, PretrainDataset, read_c
 from ccrk.data.stream import ShardPlan, group_items, stream_loader
 from ccrk.data.transforms import cache_images, train_transform
 from ccrk.distributed import is_main, rank, world_size
-from ccrk.losses import weighted_losses
+from ccrk.losses import hardness_at, weighted_losses
 from ccrk.models import CCRKConfig, CCRKModel, load_init_weights, save_checkpoint
 from ccrk.tokenizer import load_tokenizer
-from ccrk.train import epoch_loader, fingerprint, set_seed, steps_per_epoch, train_loop
+from ccrk.train import epoch_loader, fingerprint, numbered, set_seed, steps_per_epoch, train_loop
 
 log = logging.getLogger("ccrk.pretrain")
 
@@ -132,6 +132,9 @@ def run_pretraining(
         sum(p.numel() for p in model.parameters()) / 1e6,
     )
 
+    total = cfg.epochs * n_steps
+    hardness_at(cfg.itm_hard_negatives, 0, total, "pretrain.itm_hard_negatives")  # a bad value fails here
+
     def loss_fn(b):
         parts = model.forward_pretrain(
             b["images"],
@@ -143,7 +146,8 @@ def run_pretraining(
             k,
             cfg.sample_type,
             cfg.divisor,
-            cfg.itm_hard_negatives,
+            hardness_at(cfg.itm_hard_negatives, b["step"], total),
+            cfg.itm_skip_same_text,
         )
         return weighted_losses(parts, asdict(cfg.loss_weights))
 
@@ -151,7 +155,7 @@ def run_pretraining(
     state = train_loop(
         model,
         loss_fn,
-        batches,
+        numbered(batches, n_steps),
         n_steps,
         cfg.epochs,
         cfg.optimizer,

@@ -382,6 +382,20 @@ class _TrainingRun:
         )
 
 
+def numbered(batches: Callable[[int, int], Iterable[dict]], steps_per_epoch: int):
+    """`batches(epoch, start)` whose every batch also holds its optimizer step over the run, 0-based, as "step".
+
+    What a loss that changes over training reads (`ccrk.losses.hardness_at`); a resumed run numbers its
+    batches as an uninterrupted one.
+    """
+
+    def numbered_batches(epoch: int, start: int) -> Iterator[dict]:
+        for i, batch in enumerate(batches(epoch, start)):
+            yield {**batch, "step": epoch * steps_per_epoch + start + i}
+
+    return numbered_batches
+
+
 def _take(it, n) -> Iterator:
     for i, x in enumerate(it):
         if i >= n:

@@ -109,6 +109,17 @@ def test_json_and_yaml_files_are_read_as_snakemake_reads_them(tmp_path):
         ),
         (("finetune", "precision"), "fp64", r"finetune\.precision: 'fp64' is not one of"),
         (
+            ("pretrain", "itm_hard_negatives"),
+            [0.5],
+            r"pretrain\.itm_hard_negatives: \[0\.5\] is too short",
+        ),
+        (
+            ("finetune", "itm_hard_negatives"),
+            [0, 2],
+            r"finetune\.itm_hard_negatives\[1\]: 2 is greater than the maximum of 1",
+        ),
+        (("finetune", "loss_weights"), {"mlm": 1.0}, r"finetune\.loss_weights: Additional properties"),
+        (
             ("evaluate", "captionless_images"),
             "skip",
             r"evaluate\.captionless_images: 'skip' is not one of \['keep', 'drop'\]",
@@ -249,3 +260,20 @@ def test_constraints_pin_every_dependency():
         if "==" in line
     }
     assert names <= pins
+
+
+@pytest.mark.parametrize("value", [True, False, 0.5, [0, 1], [0.5, 1.0]])
+def test_itm_hard_negatives_takes_a_boolean_a_number_or_a_ramp(config, value):
+    """The schema takes all three forms; the dataclass keeps a ramp as a (start, end) tuple."""
+    for stage, kind in (("pretrain", PretrainConfig), ("finetune", FinetuneConfig)):
+        cfg = copy.deepcopy(config)
+        cfg[stage]["itm_hard_negatives"] = value
+        validated = validate_config(cfg)[stage]
+        got = from_dict(kind, {"itm_hard_negatives": validated["itm_hard_negatives"]}, stage)
+        assert got.itm_hard_negatives == (tuple(value) if isinstance(value, list) else value)
+
+
+def test_stage_defaults_keep_the_original_itm_sampling_and_weights():
+    assert PretrainConfig().itm_hard_negatives is True and FinetuneConfig().itm_hard_negatives is True
+    weights = from_dict(FinetuneConfig, {"loss_weights": {"itm": 2.0}}, "finetune").loss_weights
+    assert (weights.itc, weights.itm) == (1.0, 2.0) and FinetuneConfig().loss_weights.itm == 1.0

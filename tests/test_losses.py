@@ -253,3 +253,55 @@ def test_weighted_losses_scale_each_named_loss_and_refuse_an_unweighted_one():
     assert sum(out.values()).item() == pytest.approx(2.9)  # what the training loop minimises
     with pytest.raises(KeyError, match="mlm"):
         losses.weighted_losses(parts, {"itc": 1.0, "itm": 1.0})
+
+
+def test_hardness_at_keeps_booleans_and_numbers_for_the_whole_stage():
+    for step in (0, 7, 99):
+        assert losses.hardness_at(True, step, 100) is True
+        assert losses.hardness_at(False, step, 100) is False
+        assert losses.hardness_at(0.5, step, 100) == 0.5
+        assert losses.hardness_at(1, step, 100) == 1.0
+
+
+def test_hardness_at_ramps_a_pair_linearly_from_the_first_to_the_last_step():
+    # [0, 1] over 5 steps: 0, 0.25, 0.5, 0.75, 1 at steps 0..4
+    assert [losses.hardness_at([0, 1], s, 5) for s in range(5)] == [0.0, 0.25, 0.5, 0.75, 1.0]
+    # [0.5, 1] over 11 steps: step 4 is 4/10 of the way, 0.5 + 0.5 * 0.4 = 0.7
+    assert losses.hardness_at((0.5, 1.0), 4, 11) == pytest.approx(0.7)
+    assert losses.hardness_at([1, 0], 3, 4) == 0.0  # a decreasing ramp ends at its end value too
+    assert losses.hardness_at([0, 1], 9, 5) == 1.0  # past the last step: the end value
+    assert losses.hardness_at([0.2, 0.6], 0, 1) == 0.2  # a one-step stage runs at the start value
+
+
+@pytest.mark.parametrize("bad", [1.5, -0.1, [0.5], [0, 1, 1], [0, 2], [True, 1], "hard", None])
+def test_hardness_at_rejects_a_bad_value_naming_the_key(bad):
+    with pytest.raises(ValueError, match=r"finetune\.itm_hard_negatives must be"):
+        losses.hardness_at(bad, 0, 10, "finetune.itm_hard_negatives")
+
+
+def test_same_text_pairs_marks_images_with_an_identical_caption():
+    # 3 images x K=2 captions, image-major; text 2 (image 1) equals text 5 (image 2), text 0 equals nothing
+    ids = torch.tensor([[5, 6, 0], [7, 0, 0], [8, 9, 0], [4, 0, 0], [1, 2, 3], [8, 9, 0]])
+    got = losses.same_text_pairs(ids, k=2)
+    expected = torch.zeros(3, 6, dtype=torch.bool)
+    expected[0, 0:2] = expected[1, 2:4] = expected[2, 4:6] = True  # every own caption
+    expected[1, 5] = expected[2, 2] = True  # the shared text, both ways
+    assert torch.equal(got, expected)
+    # K = 1 (fine-tuning): a symmetric matrix, true on the diagonal
+    assert torch.equal(
+        losses.same_text_pairs(ids[[2, 3, 5]]), torch.tensor([[1, 0, 1], [0, 1, 0], [1, 0, 1]]).bool()
+    )
+
+
+def test_one_to_k_negatives_skip_excluded_pairs():
+    g = torch.Generator().manual_seed(0)
+    b, k = 3, 2
+    sim = torch.randn(b, b * k, generator=g) * 5
+    exclude = torch.zeros(b, b * k, dtype=torch.bool)
+    exclude[0, 2:4] = True  # image 0 must draw its negative text from image 2
+    exclude[1, 4:6] = exclude[2, 0:2] = True
+    for _ in range(50):
+        pos, neg_img, neg_txt = losses.one_to_k_hard_samples(sim, k, 1, g, exclude=exclude)
+        assert neg_txt.div(k, rounding_mode="floor").tolist() == [2, 0, 1]
+        # the negative image of image b's positive text is neither b nor an image excluded for that text
+        assert neg_img.tolist() == [1, 2, 0]

@@ -99,6 +99,29 @@ def test_finetune_itm_negatives_follow_the_similarity_only_when_hard(tiny_model,
     assert (sim.abs().sum() > 0) if hard else torch.equal(sim, torch.zeros(4, 4))
 
 
+def test_finetune_itm_negatives_skip_identical_captions_when_asked(tiny_model, monkeypatch):
+    from ccrk import losses
+
+    seen = []
+    real = losses.hard_negative_indices
+
+    def spy(sim_i2t, sim_t2i, same, *args, **kwargs):
+        seen.append(same.clone())
+        return real(sim_i2t, sim_t2i, same, *args, **kwargs)
+
+    monkeypatch.setattr(losses, "hard_negative_indices", spy)
+    images, ids, att, *_ = _batch(tiny_model, b=4, k=1)
+    ids[3], att[3] = ids[2], att[2]  # images 2 and 3 have the same caption
+    idx = torch.tensor([0, 0, 1, 2])
+    for skip in (False, True):
+        tiny_model.forward_finetune(images, ids, att, idx, hard_negatives=False, skip_same_text=skip)
+    plain, skipped = seen
+    assert torch.equal(plain, idx.view(-1, 1) == idx.view(1, -1))
+    expected = plain.clone()
+    expected[2, 3] = expected[3, 2] = True
+    assert torch.equal(skipped, expected)
+
+
 def test_newly_initialised_parameters_are_heads_and_cross_attention(tiny_model):
     new = tiny_model.newly_initialised_parameters()
     assert "temp" in new and "itm_head.0.weight" in new and "vision_proj.weight" in new

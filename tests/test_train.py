@@ -10,6 +10,7 @@ from ccrk.train import (
     build_optimizer,
     epoch_loader,
     linear_schedule,
+    numbered,
     param_groups,
     train_loop,
 )
@@ -125,3 +126,12 @@ def test_a_state_saved_by_another_process_count_is_not_resumed(tmp_path, caplog)
     torch.save({**saved, "world_size": 1}, path)  # the same state from 1 process resumes at step 6
     _, state, seen = _run(path)
     assert len(seen) == 15 - 6
+
+
+def test_numbered_batches_carry_their_step_over_the_run_also_when_resumed():
+    def batches(epoch, start):
+        return ({"x": (epoch, b)} for b in range(start, 3))
+
+    steps = numbered(batches, 3)
+    assert [b["step"] for b in steps(0, 0)] == [0, 1, 2]
+    assert [(b["x"], b["step"]) for b in steps(2, 1)] == [((2, 1), 7), ((2, 2), 8)]  # epoch 2 from batch 1

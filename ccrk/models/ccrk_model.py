@@ -220,6 +220,7 @@ class CCRKModel(nn.Module):
         sample_type: int = 1,
         divisor: float | None = None,
         hard_negatives: bool | float = True,
+        skip_same_text: bool = False,
     ) -> dict[str, torch.Tensor]:
         """CCRK step: 1-to-K contrastive + ITM with hard positives + MLM on the sampled text.
 
@@ -236,8 +237,9 @@ class CCRKModel(nn.Module):
         )
         b = images.shape[0]
         sim_i2t = img.feat.detach() @ txt.feat.detach().t() / self.temp.detach()  # local [B, B*K]
+        exclude = losses.same_text_pairs(input_ids, k) if skip_same_text else None
         pos, neg_img, neg_txt = losses.one_to_k_hard_samples(
-            sim_i2t, k, sample_type, hard_negatives=hard_negatives
+            sim_i2t, k, sample_type, hard_negatives=hard_negatives, exclude=exclude
         )
         own = torch.arange(b, device=images.device)
         loss_itm = self._itm_from_samples(
@@ -267,14 +269,21 @@ class CCRKModel(nn.Module):
         return losses.mlm_loss(self.mlm_head(picked), masked_labels)
 
     def forward_finetune(
-        self, images, input_ids, attention_mask, idx, hard_negatives: bool | float = True
+        self,
+        images,
+        input_ids,
+        attention_mask,
+        idx,
+        hard_negatives: bool | float = True,
+        skip_same_text: bool = False,
     ) -> dict[str, torch.Tensor]:
         """Retrieval fine-tuning: ITC with same-image positives + ITM with hard negatives.
 
         Objective: docs/method.md#fine-tuning-objective.
 
         hard_negatives=False draws the ITM negatives uniformly among the pairs of other images; a number in
-        (0, 1) draws them between uniform and hard (`losses.negative_sims`).
+        (0, 1) draws them between uniform and hard (`losses.negative_sims`). skip_same_text: a caption identical
+        to an image's own is no negative of it (`losses.same_text_pairs`).
         """
         img = self.encode_image(images)
         txt = self.encode_text(input_ids, attention_mask)
@@ -284,6 +293,8 @@ class CCRKModel(nn.Module):
         )
         sim = img.feat.detach() @ txt.feat.detach().t() / self.temp.detach()  # local [B, B]
         same = idx.view(-1, 1) == idx.view(1, -1)
+        if skip_same_text:
+            same = same | losses.same_text_pairs(input_ids)
         sim = losses.negative_sims(sim, hard_negatives)
         neg_txt, neg_img = losses.hard_negative_indices(sim, sim.t(), same)
         own = torch.arange(images.shape[0], device=images.device)
