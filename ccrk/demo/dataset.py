@@ -116,7 +116,7 @@ def write_demo_dataset(
     _check_arguments(languages, sizes, fewshot_sizes, captions_per_train_image, image_size)
     out = Path(out_dir)
     annotations = out / "iglue" / "datasets"
-    images = _draw_images(seed, out / "images", image_size, sizes, fewshot_sizes)
+    images = draw_images(seed, out / "images", image_size, sizes, fewshot_sizes)
     first_en = _write_flickr30k(seed, annotations, images, captions_per_train_image)
     test_images = _write_xflickrco_test(seed, annotations, images, first_en, test_languages)
     _write_fewshot(seed, annotations, images["fewshot"], fewshot_sizes, test_languages)
@@ -150,7 +150,7 @@ def _check_arguments(languages, sizes: dict, fewshot_sizes, captions_per_train_i
         raise ValueError(f"image_size must be >= 12 pixels (4 per grid cell), got {image_size}")
 
 
-def _draw_images(
+def draw_images(
     seed: int, image_root: Path, image_size: int, sizes: dict, fewshot_sizes
 ) -> dict[str, list[DemoImage]]:
     """Every split's images, drawn and saved: test_flickr, test_coco, fewshot (the pool), valid, train, pretrain."""
