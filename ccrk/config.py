@@ -96,6 +96,9 @@ class PretrainConfig:
     # [start, end]: ramped linearly over the stage's steps (ccrk.losses.hardness_at)
     itm_hard_negatives: bool | float | tuple[float, float] = True
     itm_skip_same_text: bool = False  # True: no ITM negative has the same text as one of its image's captions
+    # > 1: batches made of runs of this many images with similar captions (ccrk.data.lookalike), so in-batch and
+    # ITM negatives are near misses; 0: random batches (the paper). Image files only, not tar shards
+    lookalike_group: int = 0
     loss_weights: LossWeights = field(default_factory=LossWeights)  # the logged losses are the weighted ones
     masking: MaskingConfig = field(default_factory=MaskingConfig)
     augment: ImageAugConfig = field(default_factory=lambda: ImageAugConfig(crop_scale_min=0.2))

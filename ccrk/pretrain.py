@@ -5,9 +5,11 @@ import math
 from dataclasses import asdict
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from ccrk.config import PretrainConfig, result_fingerprint_fields
+from ccrk.data.lookalike import caption_features, lookalike_order, same_text_ids
 from ccrk.data.pretrain_dataset import PretrainCollator, PretrainDataset, read_corpus
 from ccrk.data.stream import ShardPlan, group_items, stream_loader
 from ccrk.data.transforms import cache_images, train_transform
@@ -25,6 +27,17 @@ def model_config_for(tokenizer, model_cfg: dict) -> CCRKConfig:
     cfg = CCRKConfig.from_dict(model_cfg)
     cfg.text.vocab_size, cfg.text.pad_token_id = len(tokenizer), tokenizer.pad_token_id
     return cfg
+
+
+def lookalike_permutation(items, group: int, batch_size: int):
+    """seed -> look-alike order of `items` (`ccrk.data.lookalike`), or None for random batches (group 0 or 1)."""
+    if group <= 1:
+        return None
+    if batch_size % group:
+        raise ValueError(f"pretrain.lookalike_group {group} must divide pretrain.batch_size {batch_size}")
+    captions = [item.captions for item in items]
+    features, ids = caption_features(captions), same_text_ids(captions)
+    return lambda seed: lookalike_order(features, group, np.random.default_rng(seed), ids)
 
 
 def initial_model(tokenizer, model_cfg: dict) -> CCRKModel:
@@ -89,6 +102,10 @@ def run_pretraining(
     collate = PretrainCollator(tok, cfg.max_tokens, cfg.max_words, cfg.masking, cfg.caption_num, cfg.seed)
     k = cfg.caption_num or len(cfg.languages)
     if any(item.shard is not None for item in items):  # webdataset tar shards: streamed
+        if cfg.lookalike_group > 1:
+            raise ValueError(
+                "pretrain.lookalike_group needs the corpus in memory: set it to 0 with tar shards"
+            )
         groups = group_items(items)
         plan = ShardPlan(
             {s: len(g) for s, g in groups.items()}, cfg.batch_size, world_size(), cfg.num_workers, cfg.seed
@@ -119,8 +136,11 @@ def run_pretraining(
         source = "image files"
         order = {}
 
+        permutation = lookalike_permutation(items, cfg.lookalike_group, cfg.batch_size)
+
         def batches(epoch, start):
-            return epoch_loader(dataset, cfg.batch_size, collate, cfg.seed, epoch, start, cfg.num_workers)
+            args = (dataset, cfg.batch_size, collate, cfg.seed, epoch, start, cfg.num_workers, permutation)
+            return epoch_loader(*args)
 
     log.info(
         "pretraining on %d images (%s) x %d languages: %d epochs x %d steps, %.2fM parameters",

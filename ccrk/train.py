@@ -99,19 +99,30 @@ def linear_schedule(optimizer, warmup: float, total_steps: int) -> torch.optim.l
 
 
 class EpochSampler(Sampler):
-    """A seeded permutation per epoch, split across ranks, that can start mid-epoch (exact resume)."""
+    """A seeded permutation per epoch, split across ranks, that can start mid-epoch (exact resume).
 
-    def __init__(self, n: int, batch_size: int, seed: int, epoch: int, start_batch: int = 0):
+    `permutation(seed)` gives another order (e.g. look-alike batches); its batches are then dealt to ranks whole.
+    """
+
+    def __init__(
+        self, n: int, batch_size: int, seed: int, epoch: int, start_batch: int = 0, permutation=None
+    ):
         self.n, self.batch_size, self.seed, self.epoch, self.start = n, batch_size, seed, epoch, start_batch
+        self.permutation = permutation
 
     def indices(self) -> list[int]:
-        g = torch.Generator().manual_seed(self.seed * 1000003 + self.epoch)
-        perm = torch.randperm(self.n, generator=g).tolist()
-        per_rank = perm[rank() :: world_size()]
+        b, seed = self.batch_size, self.seed * 1000003 + self.epoch
+        if self.permutation is None:
+            perm = torch.randperm(self.n, generator=torch.Generator().manual_seed(seed)).tolist()
+            per_rank = perm[rank() :: world_size()]
+        else:
+            perm = self.permutation(seed)
+            batches = [perm[i : i + b] for i in range(0, len(perm) - b + 1, b)]
+            per_rank = [i for batch in batches[rank() :: world_size()] for i in batch]
         usable = (
-            len(per_rank) // self.batch_size * self.batch_size
-        )  # drop_last: contrastive batches stay full
-        return per_rank[self.start * self.batch_size : usable]
+            steps_per_epoch(self.n, b) * b
+        )  # drop_last: contrastive batches stay full, every rank as many
+        return per_rank[self.start * b : usable]
 
     def __iter__(self):
         return iter(self.indices())
@@ -124,8 +135,10 @@ def steps_per_epoch(n: int, batch_size: int) -> int:
     return (n // world_size()) // batch_size
 
 
-def epoch_loader(dataset, batch_size, collate, seed, epoch, start_batch=0, num_workers=0) -> DataLoader:
-    sampler = EpochSampler(len(dataset), batch_size, seed, epoch, start_batch)
+def epoch_loader(
+    dataset, batch_size, collate, seed, epoch, start_batch=0, num_workers=0, permutation=None
+) -> DataLoader:
+    sampler = EpochSampler(len(dataset), batch_size, seed, epoch, start_batch, permutation)
     return DataLoader(
         dataset,
         batch_size=batch_size,
