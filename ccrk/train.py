@@ -108,9 +108,14 @@ class EpochSampler(Sampler):
         self, n: int, batch_size: int, seed: int, epoch: int, start_batch: int = 0, permutation=None
     ):
         self.n, self.batch_size, self.seed, self.epoch, self.start = n, batch_size, seed, epoch, start_batch
-        self.permutation = permutation
+        self.permutation, self._indices = permutation, None
 
     def indices(self) -> list[int]:
+        if self._indices is None:  # DataLoader asks len() and iter(): a look-alike order is built once
+            self._indices = self._build()
+        return self._indices
+
+    def _build(self) -> list[int]:
         b, seed = self.batch_size, self.seed * 1000003 + self.epoch
         if self.permutation is None:
             perm = torch.randperm(self.n, generator=torch.Generator().manual_seed(seed)).tolist()
@@ -119,9 +124,7 @@ class EpochSampler(Sampler):
             perm = self.permutation(seed)
             batches = [perm[i : i + b] for i in range(0, len(perm) - b + 1, b)]
             per_rank = [i for batch in batches[rank() :: world_size()] for i in batch]
-        usable = (
-            steps_per_epoch(self.n, b) * b
-        )  # drop_last: contrastive batches stay full, every rank as many
+        usable = steps_per_epoch(self.n, b) * b  # drop_last: full contrastive batches, as many on every rank
         return per_rank[self.start * b : usable]
 
     def __iter__(self):

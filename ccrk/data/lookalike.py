@@ -60,15 +60,14 @@ def lookalike_order(
         k = min(4 * group, left)
         shortlist = np.argpartition(-sims, k - 1)[:k]
         shortlist = [int(c) for c in shortlist[np.argsort(-sims[shortlist])]]
-        run = []
+        run, texts = [], set()
         for c in shortlist:
-            if len(run) < group and ids[c] not in {ids[r] for r in run}:
+            if len(run) < group and ids[c] not in texts:
                 run.append(c)
+                texts.add(ids[c])
         run += [c for c in shortlist if c not in run][: min(group, left) - len(run)]  # only copies are near
         used[run] = True
         runs.append(run)
+    # short runs last: batches of a multiple of `group` then hold whole runs
     full = [runs[r] for r in rng.permutation(len(runs)) if len(runs[r]) == group]
-    return [
-        i for run in full + [r for r in runs if len(r) < group] for i in run
-    ]  # short runs last: batches of
-    # a multiple of `group` then hold whole runs
+    return [i for run in full + [r for r in runs if len(r) < group] for i in run]
