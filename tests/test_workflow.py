@@ -177,19 +177,20 @@ def _r1_table(workdir):
 
 @pytest.mark.slow
 def test_demo_learns_far_above_chance(demo_run):
-    """English far above chance (50x), the zero-shot average at 40x, and the checkpoint chosen on validation data.
+    """English far above chance (40x), the zero-shot average at 34x, and the checkpoint chosen on validation data.
 
     A demo that learns nothing lands at 1x everywhere. The committed recipe (12 pretraining epochs), measured on
-    this 2-core CPU (bench/README.md, 2026-12-06): pretraining seeds 42, 1, 2 through bench/demo_seeds.py gave a
-    non-English average R@1 of 28.9-36.1 % (58-72x) and English 34.0-41.5 % (68-83x). The bounds keep a margin
-    of at least 1.3x below the lowest of them.
+    this 2-core CPU (bench/README.md, 2026-12-06): pretraining seeds 42, 1, 2 through bench/demo_seeds.py (1
+    thread) gave a non-English average R@1 of 28.9-36.1 % (58-72x) and English 34.0-41.5 % (68-83x); `make demo`
+    (seed 42, 2 threads) 22.4 / 24.3 % and 33.0 / 28.0 %. The bounds keep a margin of about 1.3x below the
+    lowest of them.
     """
     workdir, _ = demo_run
     table, chance = _r1_table(workdir)
-    assert table.loc["en", "ir_r1"] >= 50 * chance and table.loc["en", "tr_r1"] >= 50 * chance, table.loc[
+    assert table.loc["en", "ir_r1"] >= 40 * chance and table.loc["en", "tr_r1"] >= 40 * chance, table.loc[
         "en"
     ]
-    assert table.loc["avg", "ir_r1"] >= 40 * chance and table.loc["avg", "tr_r1"] >= 40 * chance, table.loc[
+    assert table.loc["avg", "ir_r1"] >= 34 * chance and table.loc["avg", "tr_r1"] >= 34 * chance, table.loc[
         "avg"
     ]
     summary = json.loads(
@@ -203,8 +204,8 @@ def test_demo_every_language_thirty_times_chance(demo_run):
     """Every test language's IR and TR R@1 at least thirty times chance (15 %).
 
     Measured (chance 0.5 %), the committed recipe on this CPU: the worst language 26.5, 28.0 and 30.5 % with
-    pretraining seeds 42, 1 and 2 (bench/demo_seeds.py). With 8 pretraining epochs it was 13.0-20.5 %, with the
-    recipe before that (8-px patches, crop 0.8) 3.5-9.5 %.
+    pretraining seeds 42, 1 and 2 (bench/demo_seeds.py), 20.0 % in `make demo` (seed 42). With 8 pretraining
+    epochs it was 13.0-20.5 %, with the recipe before that (8-px patches, crop 0.8) 3.5-9.5 %.
     """
     workdir, _ = demo_run
     table, chance = _r1_table(workdir)
