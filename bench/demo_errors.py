@@ -2,6 +2,8 @@
 
     python bench/demo_errors.py MODEL.pt DATA_DIR [--langs en de ...] [--config config/config.yaml]
 
+The test languages, k_test and caption limits default to --config's (languages.xflickrco_test, evaluate).
+
 DATA_DIR is a demo folder (`bench/demo_seeds.py --data`, or the repository after `make demo`): its tokenizer
 (results/tokenizer), test captions and images (resources/demo). The scenes behind the test images are drawn
 again from the demo settings of --config (`ccrk.demo.dataset.draw_images`). Both directions are ranked as the
@@ -16,7 +18,6 @@ that leaves out a size or a position narrows less).
 """
 
 import argparse
-import json
 import sys
 import tempfile
 from collections import Counter
@@ -28,6 +29,7 @@ import yaml
 from ccrk.data.transforms import eval_transform
 from ccrk.demo.dataset import draw_images
 from ccrk.demo.scenes import Scene
+from ccrk.formats.iglue import load_eval_set
 from ccrk.models import load_model
 from ccrk.retrieval import encode_images, encode_texts, two_stage_scores
 from ccrk.tokenizer import load_tokenizer
@@ -40,8 +42,8 @@ LEVELS = {
     "colour": ("colour",),
     "size": ("colour", "size"),
     "shape": ("colour", "size", "shape"),
+    "position": ("colour", "size", "shape", "cell"),
 }
-LEVELS["position"] = ("colour", "size", "shape", "cell")
 
 
 def signature(scene: Scene, attributes: tuple[str, ...]) -> tuple:
@@ -63,28 +65,15 @@ def ceiling(scenes: list[Scene], attributes: tuple[str, ...]) -> float:
     return 100 * sum(1 / groups[signature(s, attributes)] for s in scenes) / len(scenes)
 
 
-def test_scenes(demo: dict) -> dict[str, Scene]:
-    """The scene of each test image id, drawn again from the demo settings (ids depend on the split sizes)."""
+def drawn_test_scenes(demo: dict) -> dict[tuple[str, str], Scene]:
+    """The scene of each test image by `image_key`, drawn again from the demo settings (ids need every size)."""
     sizes = {"n_pretrain": 0, **{k: demo[k] for k in ("n_train", "n_valid", "n_test")}}
     with tempfile.TemporaryDirectory() as tmp:  # only the scenes are kept; the test images are read from data
         drawn = draw_images(demo["seed"], Path(tmp), demo["image_size"], sizes, demo["fewshot_sizes"])
-    return {str(im.id): im.scene for im in drawn["test_flickr"] + drawn["test_coco"]}
-
-
-def test_set(data: Path, lang: str, scene_of: dict[str, Scene]):
-    """(image paths, captions, caption -> image index, scenes) of one language's xFlickr&CO test file."""
-    demo = data / "resources" / "demo"
-    records = [
-        json.loads(line) for line in (demo / f"iglue/datasets/xFlickrCO/annotations/{lang}/test.jsonl").open()
-    ]
-    paths, texts, txt2img, scenes = [], [], [], []
-    for i, rec in enumerate(records):
-        folder = "val2014" if isinstance(rec["id"], int) else "flickr30k-images"
-        paths.append(str(demo / "images" / folder / rec["img_path"]))
-        scenes.append(scene_of[str(rec["id"])])
-        texts.extend(rec["sentences"])
-        txt2img.extend([i] * len(rec["sentences"]))
-    return paths, texts, txt2img, scenes
+    return {
+        **{("flickr", str(im.id)): im.scene for im in drawn["test_flickr"]},
+        **{("coco", str(im.id)): im.scene for im in drawn["test_coco"]},
+    }
 
 
 @torch.no_grad()
@@ -92,16 +81,20 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("model")
     ap.add_argument("data", type=Path)
-    ap.add_argument("--langs", nargs="+", default=["en", "de", "es", "id", "ja", "ru", "tr", "zh"])
-    ap.add_argument("--k-test", type=int, default=8, help="the demo's evaluate.k_test")
-    ap.add_argument("--config", type=Path, default=REPO / "config" / "config.yaml", help="its demo: settings")
+    ap.add_argument("--langs", nargs="+", help="default: the config's languages.xflickrco_test")
+    ap.add_argument("--k-test", type=int, help="default: the config's evaluate.k_test")
+    ap.add_argument("--config", type=Path, default=REPO / "config" / "config.yaml")
     ap.add_argument("--threads", type=int, default=1)
     a = ap.parse_args(argv)
+    cfg = yaml.safe_load(a.config.read_text())
+    ev = cfg["evaluate"]
+    langs, a.k_test = a.langs or cfg["languages"]["xflickrco_test"], a.k_test or ev["k_test"]
     torch.set_num_threads(a.threads)
     model = load_model(a.model).eval()
     tok = load_tokenizer(a.data / "results" / "tokenizer")
     dev = torch.device("cpu")
-    scene_of = test_scenes(yaml.safe_load(a.config.read_text())["demo"])
+    scene_of = drawn_test_scenes(cfg["demo"])
+    demo = a.data / "resources" / "demo"
     images = None
     totals: dict[str, Counter] = {}
     print(
@@ -109,16 +102,22 @@ def main(argv=None) -> int:
     )
     print("| lang | order | right | " + " | ".join(KINDS) + " | same scene |")
     print("|---|---|---|" + "---|" * (len(KINDS) + 1))
-    for lang in a.langs:
-        paths, texts, txt2img, scenes = test_set(a.data, lang, scene_of)
+    for lang in langs:
+        test = load_eval_set(
+            demo / f"iglue/datasets/xFlickrCO/annotations/{lang}/test.jsonl",
+            demo / "images" / "flickr30k-images",
+            demo / "images" / "val2014",
+        )
+        scenes = [scene_of[key] for key in test.image_keys]
         if images is None:  # every language ranks the same images
-            images = encode_images(model, paths, eval_transform(model.cfg.vision.image_res), 128, dev)
-        txt = encode_texts(model, tok, texts, 128, 48, 40, dev)
-        i2t, t2i, itc = two_stage_scores(model, images, txt, a.k_test, 128)
-        gold = torch.tensor(txt2img)
+            images = encode_images(
+                model, test.image_paths, eval_transform(model.cfg.vision.image_res), 128, dev
+            )
+        txt = encode_texts(model, tok, test.texts, ev["batch_size"], ev["max_tokens"], ev["max_words"], dev)
+        i2t, t2i, itc = two_stage_scores(model, images, txt, a.k_test, ev["fusion_batch_size"])
         for order, (ir, tr) in {"ITC": (itc.t(), itc), "ITM": (t2i, i2t)}.items():
-            picks = [(scenes[g], scenes[p]) for g, p in zip(gold.tolist(), ir.argmax(1).tolist())]
-            picks += [(scenes[i], scenes[txt2img[p]]) for i, p in enumerate(tr.argmax(1).tolist())]
+            picks = [(scenes[g], scenes[p]) for g, p in zip(test.txt2img, ir.argmax(1).tolist())]
+            picks += [(scenes[i], scenes[test.txt2img[p]]) for i, p in enumerate(tr.argmax(1).tolist())]
             count = Counter("right" if t is p else mistake(t, p) for t, p in picks)
             totals.setdefault(order, Counter()).update(count)
             cells = [count[k] for k in ("right", *KINDS, "same scene")]
