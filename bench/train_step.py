@@ -20,7 +20,9 @@ Levers (each a switch of the library):
 - measured, not taken (`--measured`, `--compile`): `lean_fusion` (`CCRKModel.lean_fusion`: ITM pairs share
   each image's keys/values and each text's first fusion layer, ITM and MLM in length buckets), `sdpa` (SDPA
   attention in the text and fusion layers on CPU), `channels_last` (images in channels-last for the Swin
-  patch embedding), `flush_denormal`, `compile` (torch.compile of the forward and losses).
+  patch embedding), `flush_denormal`, `bf16` (the stage's `precision: bf16`: bfloat16 autocast of the forward,
+  on a CPU with native bfloat16 only, `ccrk.train.cpu_has_native_bf16`; its losses differ at bfloat16's
+  rounding, not float32's), `compile` (torch.compile of the forward and losses).
 
 Every variant runs in its own process (THP is read when torch starts), in rounds whose order alternates,
 and counts CPU time (`resource.getrusage`: user + system) per step after a warm-up step; the machine's load
@@ -71,7 +73,7 @@ DEMO = {**_DEMO_CONFIG["model"], "text": {**_DEMO_CONFIG["model"]["text"], "voca
 CONFIGS = {"mid": (MID, 8, 45), "demo": (DEMO, 32, 45)}  # model, images per step, longest caption (tokens)
 K = 10
 TAKEN = ("fused_adamw", "thp")  # the faster path: what ccrk does by default
-LEVERS = (*TAKEN, "lean_fusion", "sdpa", "channels_last", "flush_denormal", "compile")
+LEVERS = (*TAKEN, "lean_fusion", "sdpa", "channels_last", "flush_denormal", "bf16", "compile")
 
 
 def worker(config: str, levers: set[str], steps: int) -> dict:
@@ -81,7 +83,7 @@ def worker(config: str, levers: set[str], steps: int) -> dict:
     from ccrk.losses import weighted_losses
     from ccrk.models import CCRKConfig, CCRKModel
     from ccrk.models.fusion import MultiHeadAttention
-    from ccrk.train import OptimConfig, build_optimizer, optimizer_step
+    from ccrk.train import OptimConfig, autocast_context, build_optimizer, optimizer_step
 
     torch.set_num_threads(1)
     if "flush_denormal" in levers:
@@ -122,17 +124,30 @@ def worker(config: str, levers: set[str], steps: int) -> dict:
         )
 
     step_forward = torch.compile(forward) if "compile" in levers else forward
+    autocast, _ = autocast_context(torch.device("cpu"), "bf16" if "bf16" in levers else "fp32")
     model.train()
     times, losses = [], []
     for i in range(steps + 1):
         torch.manual_seed(1000 + i)  # the ITM samplers draw the same in every variant
         r0 = resource.getrusage(resource.RUSAGE_SELF)
-        parts = step_forward(batch)
+        with autocast:
+            parts = step_forward(batch)
         optimizer_step(sum(parts.values()), model, optimizer, None, 1.0)
         r1 = resource.getrusage(resource.RUSAGE_SELF)
         times.append(r1.ru_utime - r0.ru_utime + r1.ru_stime - r0.ru_stime)
         losses.append({k: v.item() for k, v in parts.items()})
     return {"warmup_s": times[0], "step_s": times[1:], "losses": losses}
+
+
+def cpu_name() -> str:
+    """The CPU's model name (Linux), for the machine line: the levers' ratios depend on it."""
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        return platform.processor() or "unknown CPU"
+    return next(
+        (line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), "unknown CPU"
+    )
 
 
 def run_variant(config: str, levers: set[str], steps: int) -> dict:
@@ -161,6 +176,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--each", action="store_true", help="also each lever alone on top of today's path")
     ap.add_argument("--compile", action="store_true", help="also the faster path under torch.compile")
     ap.add_argument("--measured", action="store_true", help="also the measured-only levers one by one")
+    ap.add_argument("--bf16", action="store_true", help="also the faster path under bfloat16 autocast")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
     if a.worker is not None:
@@ -172,10 +188,15 @@ def main(argv=None) -> dict:
         variants.update({f"+{name}": {name} for name in TAKEN})
     if a.measured:
         variants.update(
-            {f"faster+{name}": {*TAKEN, name} for name in ("sdpa", "channels_last", "flush_denormal")}
+            {f"faster+{name}": {*TAKEN, name} for name in ("sdpa", "channels_last", "flush_denormal", "bf16")}
         )
+    if a.bf16 and not a.measured:
+        variants["faster+bf16"] = {*TAKEN, "bf16"}
     if a.compile:
         variants["faster+compile"] = {*TAKEN, "compile"}
+    from ccrk.train import cpu_has_native_bf16
+
+    native_bf16 = cpu_has_native_bf16()
     load0 = os.getloadavg()
     runs: dict[str, list[dict]] = {name: [] for name in variants}
     t0 = time.time()
@@ -186,7 +207,8 @@ def main(argv=None) -> dict:
     load1 = os.getloadavg()
     base = statistics.median(t for run in runs["today"] for t in run["step_s"])
     print(
-        f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
+        f"machine: {platform.machine()} {cpu_name()}, {os.cpu_count()} cores, native bf16 {native_bf16}, "
+        f"Python {platform.python_version()}; "
         f"1 torch thread; config {a.config} ({CONFIGS[a.config][1]} images x {K} captions); "
         f"{a.rounds} rounds x {a.steps} steps per variant; load average {load0[0]:.1f} before, "
         f"{load1[0]:.1f} after ({time.time() - t0:.0f} s)"

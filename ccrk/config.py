@@ -107,7 +107,7 @@ class PretrainConfig:
     num_workers: int = 4  # DataLoader workers per process
     shuffle_buffer: int = 5000  # samples per loader worker mixed before batching (tar shards only)
     gather_grad: str = "local"  # DDP all-gather backward: "local" as the original, "full" = one big process
-    precision: str = "fp16"  # fp32 | fp16 (autocast + GradScaler, the original's) | bf16; CUDA only
+    precision: str = "fp16"  # fp32 | fp16 (+ GradScaler; CUDA, the original) | bf16 (also native-bf16 CPUs)
     checkpoint: str = (
         ""  # a released checkpoint used instead of pretraining (rules/common.smk pretrained_model)
     )

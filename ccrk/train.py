@@ -157,14 +157,22 @@ PRECISIONS = ("fp32", "fp16", "bf16")  # a stage's `precision` setting
 _DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16}
 
 
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU multiplies bfloat16 matrices in hardware (AVX512-BF16 or AMX), where bf16 autocast pays."""
+    return torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
+
+
 def autocast_context(device: torch.device, precision: str):
     """(autocast context, GradScaler or None) of a stage's `precision` (docs/method.md#optimiser-schedule-precision).
 
     fp32: neither; fp16: float16 autocast and a GradScaler (unscaled before clipping, `optimizer_step`); bf16:
-    bfloat16 autocast, no scaler. Mixed precision is a CUDA setting: on CPU every stage trains in fp32.
+    bfloat16 autocast, no scaler. On CPU, bf16 autocasts only where the CPU has native bfloat16
+    (`cpu_has_native_bf16`; elsewhere bfloat16 is converted in software); fp16, and bf16 elsewhere, train in fp32.
     """
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    if device.type == "cpu" and precision == "bf16" and cpu_has_native_bf16():
+        return torch.autocast("cpu", dtype=torch.bfloat16), None
     if device.type != "cuda" or precision == "fp32":
         return torch.autocast(device.type, enabled=False), None
     if precision == "bf16" and not torch.cuda.is_bf16_supported(including_emulation=False):
@@ -178,7 +186,12 @@ def autocast_context(device: torch.device, precision: str):
 def describe_precision(precision: str, autocast, scaler) -> str:
     """What a precision setting does here, for the log: e.g. "fp16: float16 autocast, grad scaler"."""
     if not autocast._enabled:
-        return precision + ("" if precision == "fp32" else ": fp32, mixed precision is for CUDA only")
+        if precision == "fp32":
+            return precision
+        why = (
+            "this CPU has no native bfloat16" if precision == "bf16" else "float16 autocast is for CUDA only"
+        )
+        return f"{precision}: fp32, {why}"
     dtype = str(autocast.fast_dtype).removeprefix("torch.")
     return f"{precision}: {dtype} autocast{', grad scaler' if scaler else ''}"
 

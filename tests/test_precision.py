@@ -40,13 +40,36 @@ def test_each_precision_on_cuda(monkeypatch, precision, dtype, scaled):
     assert isinstance(scaler, torch.amp.GradScaler) == scaled  # loss scaling for fp16 only
 
 
-@pytest.mark.parametrize("precision", train.PRECISIONS)
-def test_cpu_trains_in_fp32_whatever_the_setting(precision):
+@pytest.mark.parametrize("native_bf16", [False, True])
+@pytest.mark.parametrize("precision", ["fp32", "fp16"])
+def test_cpu_trains_fp32_and_fp16_in_fp32(monkeypatch, precision, native_bf16):
+    monkeypatch.setattr(train, "cpu_has_native_bf16", lambda: native_bf16)
     ctx, scaler = train.autocast_context(torch.device("cpu"), precision)
     assert not ctx._enabled and scaler is None
     assert train.describe_precision(precision, ctx, scaler) == (
-        "fp32" if precision == "fp32" else f"{precision}: fp32, mixed precision is for CUDA only"
+        "fp32" if precision == "fp32" else "fp16: fp32, float16 autocast is for CUDA only"
     )
+
+
+def test_cpu_bf16_autocasts_only_with_native_bfloat16(monkeypatch):
+    monkeypatch.setattr(train, "cpu_has_native_bf16", lambda: False)
+    ctx, scaler = train.autocast_context(torch.device("cpu"), "bf16")
+    assert not ctx._enabled and scaler is None
+    assert train.describe_precision("bf16", ctx, scaler) == "bf16: fp32, this CPU has no native bfloat16"
+    monkeypatch.setattr(train, "cpu_has_native_bf16", lambda: True)
+    ctx, scaler = train.autocast_context(torch.device("cpu"), "bf16")
+    assert ctx._enabled and ctx.fast_dtype == torch.bfloat16 and scaler is None
+    assert train.describe_precision("bf16", ctx, scaler) == "bf16: bfloat16 autocast"
+    with ctx:  # the matrix products run in bfloat16, the parameters stay float32
+        net = torch.nn.Linear(4, 2)
+        assert net(torch.randn(3, 4)).dtype == torch.bfloat16 and net.weight.dtype == torch.float32
+
+
+def test_cpu_native_bf16_is_read_from_the_cpu(monkeypatch):
+    for avx512_bf16, amx, expected in ((False, False, False), (True, False, True), (False, True, True)):
+        monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda v=avx512_bf16: v)
+        monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda v=amx: v)
+        assert train.cpu_has_native_bf16() is expected
 
 
 def test_bad_settings_are_refused(monkeypatch):
@@ -210,3 +233,36 @@ def test_on_cuda_the_forward_runs_in_the_setting(precision, tmp_path):
         )
     assert set(dtypes) == {{"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[precision]}
     assert all((s is None) == (precision != "fp16") for s in scales) and len(scales) == 4
+
+
+def test_cpu_bf16_pretraining_step_matches_fp32_at_bfloat16_rounding(monkeypatch):
+    """Every op of the pretraining forward runs under CPU bf16 autocast; losses near fp32's, gradients finite."""
+    import copy
+    import importlib.util
+
+    from ccrk.models import CCRKConfig, CCRKModel
+    from tests.conftest import REPO
+
+    spec = importlib.util.spec_from_file_location("gpu_step", REPO / "bench" / "gpu_full_model_step.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    model_dict = copy.deepcopy(TINY_MODEL)
+    model_dict["text"]["vocab_size"] = 60
+    cfg = CCRKConfig.from_dict(model_dict)
+    batch = bench.synthetic_batch(cfg, 4, 3, 12, "cpu")
+    monkeypatch.setattr(train, "cpu_has_native_bf16", lambda: True)  # autocast runs anywhere, only slower
+    losses = {}
+    for precision in ("fp32", "bf16"):
+        torch.manual_seed(0)
+        model = CCRKModel(cfg).train()
+        ctx, _ = train.autocast_context(torch.device("cpu"), precision)
+        torch.manual_seed(1)  # the ITM samplers draw alike
+        with ctx:
+            keys = ("images", "input_ids", "attention_mask", "masked_ids", "masked_pos", "masked_labels")
+            parts = model.forward_pretrain(*(batch[k] for k in keys), 3)
+        sum(parts.values()).backward()
+        assert all(p.grad is None or torch.isfinite(p.grad).all() for p in model.parameters())
+        losses[precision] = {k: v.item() for k, v in parts.items()}
+    assert set(losses["bf16"]) == {"itc", "itm", "mlm"} and losses["bf16"] != losses["fp32"]  # bf16 did run
+    for k, v in losses["fp32"].items():
+        assert losses["bf16"][k] == pytest.approx(v, rel=3e-2)
