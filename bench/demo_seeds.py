@@ -86,7 +86,7 @@ def run_seed(
         import ccrk.train
 
         torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
-        ccrk.train.autocast_context = lambda dev: (torch.autocast("cuda", enabled=False), None)
+        ccrk.train.autocast_context = lambda dev, precision: (torch.autocast("cuda", enabled=False), None)
     out.mkdir(parents=True, exist_ok=True)
     setup_logging(str(out / "log.txt"))
     demo = data / cfg["demo"]["out_dir"]

@@ -4,6 +4,7 @@
     python bench/train_step.py --each                # also every lever alone on top of today's path
     python bench/train_step.py --config demo         # the demo's model and batch shape
     python bench/train_step.py --compile             # adds torch.compile of the step (compile time shown)
+    python bench/train_step.py --bf16                # adds bfloat16 autocast (a CPU with native bf16: AMX, AVX512-BF16)
 
 The step is what `ccrk.train.train_loop` does for pretraining: `forward_pretrain` (1-to-K contrastive,
 hard-positive ITM, MLM), the weighted sum, backward, global-norm clipping, AdamW with the paper's four
