@@ -191,7 +191,7 @@ def main(argv=None) -> dict:
         variants.update(
             {f"faster+{name}": {*TAKEN, name} for name in ("sdpa", "channels_last", "flush_denormal", "bf16")}
         )
-    if a.bf16 and not a.measured:
+    if a.bf16:  # the same variant as --measured's
         variants["faster+bf16"] = {*TAKEN, "bf16"}
     if a.compile:
         variants["faster+compile"] = {*TAKEN, "compile"}
