@@ -1,6 +1,6 @@
 """Where a demo model's retrieval goes wrong: what its top-1 mistakes differ in, ITC order against ITM re-ranking.
 
-    python bench/demo_errors.py MODEL.pt DATA_DIR [--langs en de ...] [--config config/config.yaml]
+    python bench/demo_errors.py MODEL.pt DATA_DIR [--langs en de ...] [--config config/config.yaml] [--all-pairs]
 
 The test languages, k_test and caption limits default to --config's (languages.xflickrco_test, evaluate).
 
@@ -11,6 +11,9 @@ evaluation ranks them (`ccrk.retrieval.two_stage_scores`); for each query whose 
 compared with the right one, attribute by attribute in this order: count (number of objects), colour (the colours
 present, with their multiplicity), size (colour and size of each object), shape (colour, size and shape of each),
 position (the rest: same objects, other cells). The first attribute that differs names the mistake.
+`--all-pairs` adds a third order: the ITM alone, scoring every (image, text) pair with no ITC stage (the
+original's `--wo_cl` over all candidates), which tells whether the ITM is a better ranker than ITC at all or
+only helps within ITC's top k.
 
 Also printed, per attribute set: the image-side ceiling, i.e. the R@1 of a model that tells images apart by those
 attributes only and guesses uniformly among the test images it cannot tell apart (an upper bound for it: a caption
@@ -31,7 +34,7 @@ from ccrk.demo.dataset import draw_images
 from ccrk.demo.scenes import Scene
 from ccrk.formats.iglue import load_eval_set
 from ccrk.models import load_model
-from ccrk.retrieval import encode_images, encode_texts, two_stage_scores
+from ccrk.retrieval import encode_images, encode_texts, itm_scores, two_stage_scores
 from ccrk.tokenizer import load_tokenizer
 
 REPO = Path(__file__).resolve().parents[1]
@@ -76,6 +79,13 @@ def drawn_test_scenes(demo: dict) -> dict[tuple[str, str], Scene]:
     }
 
 
+def row(count: Counter) -> str:
+    """One table row's cells: right top-1s per direction, then the mistakes by kind."""
+    return " | ".join(
+        [f"{count['right IR']} / {count['right TR']}", *(str(count[k]) for k in (*KINDS, "same scene"))]
+    )
+
+
 @torch.no_grad()
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -85,6 +95,7 @@ def main(argv=None) -> int:
     ap.add_argument("--k-test", type=int, help="default: the config's evaluate.k_test")
     ap.add_argument("--config", type=Path, default=REPO / "config" / "config.yaml")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--all-pairs", action="store_true", help="also rank by the ITM over every pair")
     a = ap.parse_args(argv)
     cfg = yaml.safe_load(a.config.read_text())
     ev = cfg["evaluate"]
@@ -100,7 +111,7 @@ def main(argv=None) -> int:
     print(
         f"model {a.model}: top-1 mistakes by what they differ in (queries of both directions, k_test {a.k_test})"
     )
-    print("| lang | order | right | " + " | ".join(KINDS) + " | same scene |")
+    print("| lang | order | right IR / TR | " + " | ".join(KINDS) + " | same scene |")
     print("|---|---|---|" + "---|" * (len(KINDS) + 1))
     for lang in langs:
         test = load_eval_set(
@@ -115,16 +126,26 @@ def main(argv=None) -> int:
             )
         txt = encode_texts(model, tok, test.texts, ev["batch_size"], ev["max_tokens"], ev["max_words"], dev)
         i2t, t2i, itc = two_stage_scores(model, images, txt, a.k_test, ev["fusion_batch_size"])
-        for order, (ir, tr) in {"ITC": (itc.t(), itc), "ITM": (t2i, i2t)}.items():
+        orders = {"ITC": (itc.t(), itc), "ITM": (t2i, i2t)}
+        if a.all_pairs:  # [N_img, N_txt] ITM logits of every pair, image-major
+            n_img, n_txt = itc.shape
+            image_idx = torch.arange(n_img).repeat_interleave(n_txt)
+            full = itm_scores(
+                model, images, txt, image_idx, torch.arange(n_txt).repeat(n_img), ev["fusion_batch_size"]
+            )
+            orders["ITM, all pairs"] = (full.view(n_img, n_txt).t(), full.view(n_img, n_txt))
+        for order, (ir, tr) in orders.items():
             picks = [(scenes[g], scenes[p]) for g, p in zip(test.txt2img, ir.argmax(1).tolist())]
             picks += [(scenes[i], scenes[test.txt2img[p]]) for i, p in enumerate(tr.argmax(1).tolist())]
-            count = Counter("right" if t is p else mistake(t, p) for t, p in picks)
+            n_ir = len(test.txt2img)  # the IR picks come first, then the TR picks
+            count = Counter(
+                ("right IR" if i < n_ir else "right TR") if t is p else mistake(t, p)
+                for i, (t, p) in enumerate(picks)
+            )
             totals.setdefault(order, Counter()).update(count)
-            cells = [count[k] for k in ("right", *KINDS, "same scene")]
-            print(f"| {lang} | {order} | " + " | ".join(str(c) for c in cells) + " |")
+            print(f"| {lang} | {order} | {row(count)} |")
     for order, count in totals.items():
-        cells = [count[k] for k in ("right", *KINDS, "same scene")]
-        print(f"| all | {order} | " + " | ".join(str(c) for c in cells) + " |")
+        print(f"| all | {order} | {row(count)} |")
     print("image-side ceiling of R@1 (%) for a model that tells test images apart by:")
     for attributes in LEVELS.values():
         print(f"  count + {', '.join(attributes) or 'nothing else'}: {ceiling(scenes, attributes):.1f}")

@@ -1,6 +1,7 @@
 """bench/demo_errors.py: what a top-1 mistake differs in, and the ceiling of a model that sees some attributes."""
 
 import importlib.util
+from collections import Counter
 
 import pytest
 
@@ -57,3 +58,9 @@ def test_ceiling_guesses_uniformly_among_look_alikes():
     # + size: {red large} x2, {red small}, {blue large, red large}: (2 * 1/2 + 1 + 1) / 4
     assert errors.ceiling(scenes, ("colour", "size")) == pytest.approx(100 * 3 / 4)
     assert errors.ceiling(scenes, ("colour", "size", "shape")) == pytest.approx(100.0)
+
+
+def test_row_puts_right_per_direction_then_mistakes_in_the_header_order():
+    count = Counter({"right IR": 3, "right TR": 1, "count": 2, "shape": 4, "same scene": 1})
+    # header: right IR / TR | count | colour | size | shape | position | same scene
+    assert errors.row(count) == "3 / 1 | 2 | 0 | 0 | 4 | 0 | 1"
