@@ -126,6 +126,9 @@ def main(argv=None) -> int:
             )
         txt = encode_texts(model, tok, test.texts, ev["batch_size"], ev["max_tokens"], ev["max_words"], dev)
         i2t, t2i, itc = two_stage_scores(model, images, txt, a.k_test, ev["fusion_batch_size"])
+        n_ir = len(
+            test.txt2img
+        )  # queries of each direction: the IR picks come first below, then the TR picks
         orders = {"ITC": (itc.t(), itc), "ITM": (t2i, i2t)}
         if a.all_pairs:  # [N_img, N_txt] ITM logits of every pair, image-major
             n_img, n_txt = itc.shape
@@ -137,7 +140,6 @@ def main(argv=None) -> int:
         for order, (ir, tr) in orders.items():
             picks = [(scenes[g], scenes[p]) for g, p in zip(test.txt2img, ir.argmax(1).tolist())]
             picks += [(scenes[i], scenes[test.txt2img[p]]) for i, p in enumerate(tr.argmax(1).tolist())]
-            n_ir = len(test.txt2img)  # the IR picks come first, then the TR picks
             count = Counter(
                 ("right IR" if i < n_ir else "right TR") if t is p else mistake(t, p)
                 for i, (t, p) in enumerate(picks)
