@@ -134,3 +134,29 @@ def test_without_augmentation_training_images_are_the_eval_transform_and_decoded
     first = dataset[0][0]
     (tmp_path / "a.png").unlink()  # a second read would fail: the tensor comes from the cache
     assert dataset[0][0] is first
+
+
+def test_pretraining_gradients_repeat_bit_for_bit_on_two_threads():
+    """Two runs of one seed give one model: the ITM's and MLM's row gathers sum their gradients in a fixed order.
+
+    With advanced indexing the ITM's repeated texts and images (each up to 3 times per batch) took their
+    gradient from index_put_'s atomic adds, whose order changes from run to run on more than one thread.
+    """
+    model = _model(2)
+    images = torch.randn(64, 3, 32, 32, generator=torch.Generator().manual_seed(2))
+    ids, mask = _texts(64 * 3, seed=3)
+    masked, pos, labels = mask_batch(ids, mask, random.Random(0), 49, 50, MaskingConfig())
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        grads = []
+        for _ in range(8):
+            model.zero_grad()
+            torch.manual_seed(7)
+            parts = model.forward_pretrain(images, ids, mask, masked, pos, labels, 3, hard_negatives=False)
+            sum(parts.values()).backward()
+            grads.append(torch.cat([p.grad.flatten() for p in model.parameters() if p.grad is not None]))
+    finally:
+        torch.set_num_threads(threads)
+    for g in grads[1:]:
+        assert torch.equal(g, grads[0])

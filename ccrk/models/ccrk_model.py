@@ -46,6 +46,15 @@ ITM_BUCKET_ROWS = 8  # fewest ITM pairs per length bucket: smaller buckets cost 
 MLM_BUCKET_ROWS = 8  # fewest masked texts per length bucket
 
 
+def take_rows(t: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+    """t[rows] along dim 0, with a gradient that sums repeated rows in the same order on every run.
+
+    Advanced indexing's backward (index_put_ with accumulate) adds with atomics on CPU when torch has more
+    than one thread, so two runs of one seed drew different models; index_select's (index_add_) does not.
+    """
+    return t.index_select(0, rows)
+
+
 def length_buckets(mask: torch.Tensor, min_rows: int, max_buckets: int = 4) -> list[tuple[torch.Tensor, int]]:
     """Rows [N, L] of a padding mask split by length into at most `max_buckets` groups of >= `min_rows`.
 
@@ -182,8 +191,10 @@ class CCRKModel(nn.Module):
         texts, txt_of = torch.unique(txt_idx, return_inverse=True)
         mask = text_mask[texts]
         width = int(mask.sum(dim=1).max())
-        kv = self.fusion_encoder.image_kv(image_tokens[images])
-        prefix = self.fusion_encoder.text_prefix(text_hidden[texts, :width], mask[:, :width], first_only=True)
+        kv = self.fusion_encoder.image_kv(take_rows(image_tokens, images))
+        prefix = self.fusion_encoder.text_prefix(
+            take_rows(text_hidden, texts)[:, :width], mask[:, :width], first_only=True
+        )
         out, order = [], []
         for rows, w in length_buckets(mask[txt_of], min_rows=ITM_BUCKET_ROWS):
             t, i = txt_of[rows], img_of[rows]
@@ -192,8 +203,8 @@ class CCRKModel(nn.Module):
                 mask[t, :w],
                 None,
                 first_only=True,
-                image_kv=[(k[i], v[i]) for k, v in kv],
-                prefix=(prefix[0][t, :w], prefix[1][t, :, :w]),
+                image_kv=[(take_rows(k, i), take_rows(v, i)) for k, v in kv],
+                prefix=(take_rows(prefix[0], t)[:, :w], take_rows(prefix[1], t)[:, :, :w]),
             )
             out.append(self.itm_head(fused[:, 0]))
             order.append(rows)
@@ -205,7 +216,9 @@ class CCRKModel(nn.Module):
         if self.lean_fusion:
             logits = self.sampled_itm_logits(img.tokens, txt.hidden, txt.mask, img_idx, txt_idx)
         else:
-            logits = self.itm_logits(txt.hidden[txt_idx], txt.mask[txt_idx], img.tokens[img_idx])
+            logits = self.itm_logits(
+                take_rows(txt.hidden, txt_idx), txt.mask[txt_idx], take_rows(img.tokens, img_idx)
+            )
         return losses.itm_loss(logits, n_pos=img_idx.shape[0] // 3)
 
     def forward_pretrain(
@@ -261,7 +274,7 @@ class CCRKModel(nn.Module):
             # masked positions all lie inside the real tokens, so each group is cut to its longest text
             width = width or int(attention_mask.sum(dim=1).max())
             ids, mask = masked_ids[rows, :width], attention_mask[rows, :width]
-            hidden = self.fuse(self.text_hidden(ids, mask), mask, image_tokens[rows])
+            hidden = self.fuse(self.text_hidden(ids, mask), mask, take_rows(image_tokens, rows))
             pos = masked_pos[rows].unsqueeze(-1).expand(-1, -1, hidden.shape[-1])
             picked.append(hidden.gather(1, pos))  # [rows, M, H]
             order.append(rows)
