@@ -160,3 +160,35 @@ def test_pretraining_gradients_repeat_bit_for_bit_on_two_threads():
         torch.set_num_threads(threads)
     for g in grads[1:]:
         assert torch.equal(g, grads[0])
+
+
+def test_pretraining_on_two_threads_writes_the_same_model_twice(tiny_tokenizer, demo_dataset, tmp_path):
+    """The pretraining stage end to end (data order, ITM and MLM sampling, AdamW) replays its seed on 2 threads."""
+    from ccrk.config import ImageAugConfig, PretrainConfig
+    from ccrk.pretrain import run_pretraining
+
+    tiny_tokenizer.save_pretrained(tmp_path / "tok")
+    cfg = PretrainConfig(
+        languages=("en", "de", "ja", "zh"),
+        batch_size=32,
+        epochs=2,
+        num_workers=0,
+        max_tokens=24,
+        precision="fp32",
+        itm_hard_negatives=False,
+        augment=ImageAugConfig(crop_scale_min=1.0, hflip=False, randaugment=False),
+    )
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        for run in ("a", "b"):
+            corpus = [demo_dataset / "pretrain" / "given.jsonl"]
+            run_pretraining(
+                corpus, demo_dataset / "images", tmp_path / "tok", tmp_path / f"{run}.pt", TINY_MODEL, cfg
+            )
+    finally:
+        torch.set_num_threads(threads)
+    a, b = (torch.load(tmp_path / f"{run}.pt")["model"] for run in ("a", "b"))
+    assert a.keys() == b.keys()
+    for name in a:
+        assert torch.equal(a[name], b[name]), name
