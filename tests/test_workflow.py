@@ -184,8 +184,8 @@ def test_demo_learns_far_above_chance(demo_run):
     average R@1 of 28.9-36.1 % and English 34.0-41.5 %; `make demo` 22.4 / 24.3 % and 33.0 / 28.0 %. The committed
     ITM weight 2, seeds 42, 1-4 (1 thread) on an Intel Xeon: 25.1-34.1 % and English 30.0-40.0 %; `make demo`
     25.6 / 22.5 % and 34.5 / 27.0 %; seed 42 at 2 threads run again, the weakest run: 21.1 / 22.3 % and English
-    29.0 / 25.0 %. Since runs replay their seed (2026-12-07), seeds 42, 1, 2 at 2 threads: 26.0-31.8 % and English
-    35.0-37.5 / 29.0-37.5 %. The bounds keep a margin of about 1.25x below the lowest of them.
+    29.0 / 25.0 %. Since runs replay their seed (2026-12-07), seeds 42, 1-4 at 2 threads: 21.7-32.9 % and English
+    28.5-37.5 / 29.0-37.5 %. The bounds keep a margin of about 1.25x below the lowest of them.
     """
     workdir, _ = demo_run
     table, chance = _r1_table(workdir)
@@ -202,21 +202,20 @@ def test_demo_learns_far_above_chance(demo_run):
 
 
 @pytest.mark.slow
-def test_demo_every_language_thirty_times_chance(demo_run):
-    """Every test language's IR and TR R@1 at least thirty times chance (15 %).
+def test_demo_every_language_twenty_five_times_chance(demo_run):
+    """Every test language's IR and TR R@1 at least 25 times chance (12.5 %).
 
     Measured (chance 0.5 %): the worst language 22.5-27.5 % over pretraining seeds 42, 1-4 of the committed recipe
-    (bench/demo_seeds.py, Intel Xeon), 20.0 % in its `make demo` (seed 42) and 19.0 % in another run of seed 42 at
-    2 threads, the lowest (a margin of 1.27x); 23.5-25.5 % over seeds 42, 1, 2 at 2 threads since runs replay their
-    seed; with ITM weight 1, 26.5-30.5 % (AMD
-    EPYC) and 20.0 % in `make demo`. With 8 pretraining epochs it was 13.0-20.5 %, with the recipe before that
-    (8-px patches, crop 0.8) 3.5-9.5 %.
+    at 1 thread (bench/demo_seeds.py, Intel Xeon), 23.5-25.5 % over seeds 42, 1, 2 and 4 at 2 threads and 15.5 % in
+    seed 3 at 2 threads, the lowest (a margin of 1.24x); 20.0 % in a `make demo` of seed 42 and 19.0 % in another
+    run of it before runs replayed their seed. With ITM weight 1, 26.5-30.5 % (AMD EPYC) and 20.0 % in `make demo`.
+    With 8 pretraining epochs it was 13.0-20.5 %, with the recipe before that (8-px patches, crop 0.8) 3.5-9.5 %.
     """
     workdir, _ = demo_run
     table, chance = _r1_table(workdir)
     for lang in TEST_LANGS:
-        assert table.loc[lang, "ir_r1"] >= 30 * chance, (lang, table.loc[lang].to_dict())
-        assert table.loc[lang, "tr_r1"] >= 30 * chance, (lang, table.loc[lang].to_dict())
+        assert table.loc[lang, "ir_r1"] >= 25 * chance, (lang, table.loc[lang].to_dict())
+        assert table.loc[lang, "tr_r1"] >= 25 * chance, (lang, table.loc[lang].to_dict())
 
 
 @pytest.mark.slow
