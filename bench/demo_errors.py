@@ -126,9 +126,8 @@ def main(argv=None) -> int:
             )
         txt = encode_texts(model, tok, test.texts, ev["batch_size"], ev["max_tokens"], ev["max_words"], dev)
         i2t, t2i, itc = two_stage_scores(model, images, txt, a.k_test, ev["fusion_batch_size"])
-        n_ir = len(
-            test.txt2img
-        )  # queries of each direction: the IR picks come first below, then the TR picks
+        # queries of each direction: the IR picks come first below, then the TR picks
+        n_ir = len(test.txt2img)
         orders = {"ITC": (itc.t(), itc), "ITM": (t2i, i2t)}
         if a.all_pairs:  # [N_img, N_txt] ITM logits of every pair, image-major
             n_img, n_txt = itc.shape

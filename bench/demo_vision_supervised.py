@@ -1,7 +1,7 @@
 """How fast the demo's vision encoder learns each scene attribute when it is told it: a supervised upper bound.
 
     python bench/demo_vision_supervised.py                               # config/config.yaml's encoder, 900 steps
-    python bench/demo_vision_supervised.py --set window_size=8 --steps 1500
+    python bench/demo_vision_supervised.py --set model.vision.window_size=8 --steps 1500
     python bench/demo_vision_supervised.py --sizes 0.6 0.9               # larger shapes than the demo draws
 
 Single-object demo scenes (`ccrk.demo.scenes`, 64 px, the objects' sizes as the demo draws them unless
@@ -21,6 +21,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 import yaml
+from demo_seeds import apply_sets  # the same --set as the seed sweep, beside this file
 
 from ccrk.data.transforms import eval_transform
 from ccrk.demo import scenes
@@ -48,7 +49,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--steps", type=int, default=900)
-    parser.add_argument("--set", nargs="*", default=[], help="model.vision overrides, key=YAML value")
+    parser.add_argument("--set", nargs="*", default=[], help="config overrides, dotted.key=YAML value")
     parser.add_argument("--sizes", nargs=2, type=float, metavar=("SMALL", "LARGE"), help="object sizes")
     parser.add_argument("--train", type=int, default=3000, help="training scenes")
     parser.add_argument("--seed", type=int, default=0)
@@ -56,11 +57,8 @@ def main() -> None:
 
     torch.set_num_threads(1)
     torch.manual_seed(args.seed)
-    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
-    vision = dict(config["model"]["vision"])
-    for item in args.set:
-        key, _, value = item.partition("=")
-        vision[key] = yaml.safe_load(value)
+    config = apply_sets(yaml.safe_load((REPO / "config" / "config.yaml").read_text()), args.set)
+    vision = config["model"]["vision"]
     if args.sizes:
         scenes.SIZE_FRACTION.update(small=args.sizes[0], large=args.sizes[1])
     lr = config["pretrain"]["optimizer"]["lr"]
