@@ -34,7 +34,7 @@ def test_xflickrco_fewshot_files_and_the_selection_flag():
     # zero-shot selected on validation data in the original too
     assert original.selection_files("xflickrco", "zeroshot") == ["I/flickr30k/annotations/valid_ann.jsonl"]
     assert p.finetune_config("xflickrco", "fewshot")["optimizer"] == {
-        "lr": 1e-5
+        "lr": 3e-6
     }  # the demo's few-shot override
     assert p.finetune_config("xflickrco", "zeroshot")["optimizer"] == {
         "lr": 3e-4
