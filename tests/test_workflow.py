@@ -298,34 +298,40 @@ def test_translation_setting_reruns_translation_and_everything_after(demo_run, t
 
 
 @pytest.mark.slow
-def test_demo_fewshot_runs_from_the_english_model(demo_run, tmp_path):
-    """The few-shot protocol end to end on the finished demo (one language, one epoch, to stay cheap)."""
+def test_demo_fewshot_runs_from_the_english_model_and_lifts_the_zero_shot_languages(demo_run):
+    """The few-shot protocol as configured (7 languages, 25 shots, 10 epochs), end to end on the finished demo.
+
+    Over pretraining seeds 42 and 1-4 (bench/README.md) the shots lifted the non-English ITC-only R@1 in both
+    directions (by 0.43 at least) and the re-ranked mean recall (by 0.79 at least) in every seed; the re-ranked
+    R@1 in 4 of the 5, so that is not asserted.
+    """
     workdir, configfile = demo_run
-    cfg = yaml.safe_load(configfile.read_text())
-    cfg["protocols"]["xflickrco_fewshot"].update(languages=["de"], shots=10)
-    cfg["protocols"]["xflickrco_fewshot"]["finetune"].update(epochs=1, start_eval=0, eval_every=1)
-    few = _write_config(tmp_path / "fewshot.yaml", cfg)
     targets = ["results/xflickrco_fewshot_table.csv", "results/xflickrco_fewshot_mrv.csv"]
-    out = _snakemake(workdir, few, "--cores", "2", *targets)
+    out = _snakemake(workdir, configfile, "--cores", "2", *targets)
     assert out.returncode == 0, out.stderr[-5000:]
     assert "rule pretrain:" not in out.stderr and "rule evaluate_xflickrco:" not in out.stderr  # reused
     table = pd.read_csv(workdir / "results" / "xflickrco_fewshot_table.csv").set_index("lang")
-    assert list(table.index) == ["de", "en", "avg"] and set(table["selection"]) == {"validation"}
+    assert list(table.index) == [*TEST_LANGS, "avg"] and set(table["selection"]) == {"validation"}
     zero = pd.read_csv(workdir / "results" / "xflickrco_table.csv").set_index("lang")
     assert (
-        table.loc["en", "ir_r1"] == zero.loc["en", "ir_r1"]
-    )  # English: the zero-shot model, as in the paper
-    assert table.loc["avg", "tr_r1"] == table.loc["de", "tr_r1"]  # the average over the one non-English row
+        table.loc["en"].drop("selection") == zero.loc["en"].drop("selection")
+    ).all()  # English: the zero-shot model, as in the paper
+    for col in ("itc_ir_r1", "itc_tr_r1", "r_mean"):
+        assert table.loc["avg", col] >= zero.loc["avg", col], (
+            col,
+            table.loc["avg", col],
+            zero.loc["avg", col],
+        )
     run = workdir / "results" / "finetune" / "xflickrco" / "fewshot" / "de"
     summary = json.loads((run / "summary.json").read_text())
-    assert summary["selection"] == "validation" and [h["epoch"] for h in summary["history"]] == [0]
-    assert summary["train_files"][0].endswith("xFlickrCO/annotations/de/train_10.jsonl")
+    assert summary["selection"] == "validation" and [h["epoch"] for h in summary["history"]] == [4, 9]
+    assert summary["train_files"][0].endswith("xFlickrCO/annotations/de/train_25.jsonl")
     assert summary["init"] == "results/finetune/xflickrco/zeroshot/model.pt"  # from the English model
     assert summary["selection_files"][0].endswith(
         "flickr30k/annotations/valid_ann.jsonl"
     )  # never a test file
     mrv = pd.read_csv(workdir / "results" / "xflickrco_fewshot_mrv.csv")
-    assert set(mrv["langs"]) == {"en/de"}
+    assert set(mrv["langs"]) == {"en/de/ja/zh"}
 
 
 @pytest.mark.slow
