@@ -301,9 +301,9 @@ def test_translation_setting_reruns_translation_and_everything_after(demo_run, t
 def test_demo_fewshot_runs_from_the_english_model_and_lifts_the_zero_shot_languages(demo_run):
     """The few-shot protocol as configured (7 languages, 25 shots, 10 epochs), end to end on the finished demo.
 
-    Over pretraining seeds 42 and 1-4 (bench/README.md) the shots lifted the non-English ITC-only R@1 in both
-    directions (by 0.43 at least) and the re-ranked mean recall (by 0.79 at least) in every seed; the re-ranked
-    R@1 in 4 of the 5, so that is not asserted.
+    Over 13 models of the demo recipe (bench/README.md: seeds 42 and 1-4 at 2 threads, 8 more) the shots lifted the
+    non-English mean recall, re-ranked (by 0.52 at least) and ITC-only (by 1.13), in every one; the R@1s in 11 and
+    12 of the 13 (re-ranked, ITC-only), so those are not asserted.
     """
     workdir, configfile = demo_run
     targets = ["results/xflickrco_fewshot_table.csv", "results/xflickrco_fewshot_mrv.csv"]
@@ -316,7 +316,7 @@ def test_demo_fewshot_runs_from_the_english_model_and_lifts_the_zero_shot_langua
     assert (
         table.loc["en"].drop("selection") == zero.loc["en"].drop("selection")
     ).all()  # English: the zero-shot model, as in the paper
-    for col in ("itc_ir_r1", "itc_tr_r1", "r_mean"):
+    for col in ("r_mean", "itc_r_mean"):
         assert table.loc["avg", col] >= zero.loc["avg", col], (
             col,
             table.loc["avg", col],
