@@ -5,15 +5,13 @@
 
 Both install what `make` installs (constraints.txt's pins, ccrk[test] editable, EasyNMT without its declared
 dependencies), from the package sources pip is configured with. pip runs the commands the Makefile ran before
-it moved to uv; uv runs the Makefile's own (`tools/uv_index_flags.py`, byte-code compiled at install as pip
-does). Each run gets a fresh venv and a fresh cache folder (PIP_CACHE_DIR / UV_CACHE_DIR), as on a new machine;
-the user's caches are not touched. Prints each run's seconds, the load average around it and the ratio of the
-medians.
+it moved to uv; uv is the Makefile's install target itself (`make VENV=DIR DIR/bin/.ccrk-installed`). Each run
+gets a fresh venv and a fresh cache folder (PIP_CACHE_DIR / UV_CACHE_DIR), as on a new machine; the user's
+caches are not touched. Prints each run's seconds, the load average around it and the ratio of the medians.
 """
 
 import argparse
 import os
-import shlex
 import statistics
 import subprocess
 import sys
@@ -25,26 +23,15 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def commands(installer: str, venv: Path) -> list[list[str]]:
-    py = str(venv / "bin" / "python")
-    if installer == "pip":
-        pip = [py, "-m", "pip", "install", "--quiet"]
-        return [
-            [*pip, "--upgrade", "pip"],
-            [*pip, "-c", "constraints.txt", "-e", ".[test]"],
-            [*pip, "--no-deps", "-c", "constraints.txt", "easynmt"],
-        ]
-    flags = subprocess.run(
-        [sys.executable, str(REPO / "tools" / "uv_index_flags.py")],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    uv = [str(venv / "bin" / "uv"), "pip", "install", "--quiet", "--compile-bytecode", "--python", py]
-    uv += shlex.split(flags)
+    """uv: the Makefile's own install target, into `venv`; pip: the commands that target ran before uv."""
+    if installer == "uv":
+        return [["make", "-s", "-C", str(REPO), f"VENV={venv}", f"{venv}/bin/.ccrk-installed"]]
+    pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet"]
     return [
-        [py, "-m", "pip", "install", "--quiet", "-c", "constraints.txt", "uv"],
-        [*uv, "-c", "constraints.txt", "-e", ".[test]"],
-        [*uv, "--no-deps", "-c", "constraints.txt", "easynmt"],
+        [sys.executable, "-m", "venv", str(venv)],
+        [*pip, "--upgrade", "pip"],
+        [*pip, "-c", "constraints.txt", "-e", ".[test]"],
+        [*pip, "--no-deps", "-c", "constraints.txt", "easynmt"],
     ]
 
 
@@ -53,7 +40,6 @@ def timed_install(installer: str) -> float:
         venv, cache = Path(tmp) / "venv", Path(tmp) / "cache"
         env = {**os.environ, "PIP_CACHE_DIR": str(cache), "UV_CACHE_DIR": str(cache)}
         start = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
         for cmd in commands(installer, venv):
             subprocess.run(cmd, check=True, cwd=REPO, env=env)
         return time.perf_counter() - start
