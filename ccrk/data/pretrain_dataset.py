@@ -13,6 +13,7 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
+from ccrk.data.caption_tokens import CaptionTokens
 from ccrk.data.masking import MaskingConfig, mask_batch
 from ccrk.data.text import pre_caption
 from ccrk.errors import DataError
@@ -96,9 +97,10 @@ class PretrainCollator:
         caption_num: int = 0,
         seed: int = 0,
     ):
-        self.tok, self.max_tokens, self.max_words, self.masking = tokenizer, max_tokens, max_words, masking
+        self.tok, self.max_words, self.masking = tokenizer, max_words, masking
         self.caption_num = caption_num  # >0: keep that many random languages per image (CCLM-style with 1)
         self.rng = random.Random(seed)
+        self.tokens = CaptionTokens(tokenizer, max_tokens)  # each caption tokenised once, not once per epoch
 
     def __call__(self, batch):
         images = torch.stack([b[0] for b in batch])
@@ -109,9 +111,7 @@ class PretrainCollator:
                     captions[i] for i in sorted(self.rng.sample(range(len(captions)), self.caption_num))
                 ]
             texts.extend(pre_caption(c, self.max_words) for c in captions)
-        enc = self.tok(
-            texts, padding="longest", truncation=True, max_length=self.max_tokens, return_tensors="pt"
-        )
+        enc = self.tokens(texts)
         masked_ids, masked_pos, masked_labels = mask_batch(
             enc["input_ids"],
             enc["attention_mask"],

@@ -3,6 +3,7 @@
 import torch
 from torch.utils.data import Dataset
 
+from ccrk.data.caption_tokens import CaptionTokens
 from ccrk.data.images import open_image
 from ccrk.data.text import pre_caption
 
@@ -31,13 +32,11 @@ class RetrievalTrainDataset(Dataset):
 
 class RetrievalCollator:
     def __init__(self, tokenizer, max_tokens: int, max_words: int):
-        self.tok, self.max_tokens, self.max_words = tokenizer, max_tokens, max_words
+        self.tokens, self.max_words = CaptionTokens(tokenizer, max_tokens), max_words  # tokenised once each
 
     def __call__(self, batch):
         texts = [pre_caption(b[1], self.max_words) for b in batch]
-        enc = self.tok(
-            texts, padding="longest", truncation=True, max_length=self.max_tokens, return_tensors="pt"
-        )
+        enc = self.tokens(texts)
         return {
             "images": torch.stack([b[0] for b in batch]),
             "input_ids": enc["input_ids"],
