@@ -9,7 +9,7 @@ CORES ?= 8
 # uv installs the same pinned set as pip, faster (torch's CUDA wheels are 5 GB unpacked), from the sources pip is
 # configured with (tools/uv_index_flags.py, run by $(PYTHON): make expands a recipe before its first line)
 UV_INSTALL = $(BIN)/uv pip install --quiet --python $(BIN)/python $(shell $(PYTHON) tools/uv_index_flags.py)
-# Byte-code is written at a module's first import, as Python does by default: the 4,000 modules a job imports, not
+# Byte-code is written at a module's first import, as Python does by default: the 3,800 modules a job imports, not
 # all of the venv at install (uv --compile-bytecode: +20 s). With PYTHONDONTWRITEBYTECODE set, no job would write
 # it and every job would compile torch's imports again (13 s against 5 s per job)
 unexport PYTHONDONTWRITEBYTECODE

@@ -64,3 +64,29 @@ def test_a_left_padding_tokenizer_is_refused(tiny_tokenizer):
             CaptionTokens(tiny_tokenizer, 48)
     finally:
         tiny_tokenizer.padding_side = "right"
+
+
+class CountingTokenizer:
+    """The tokenizer, counting the captions it is asked to tokenise."""
+
+    def __init__(self, tok):
+        self.tok, self.seen = tok, []
+
+    def __getattr__(self, name):
+        return getattr(self.tok, name)
+
+    def __call__(self, texts, **kwargs):
+        self.seen += texts
+        return self.tok(texts, **kwargs)
+
+
+def test_each_caption_is_tokenised_once_across_batches_and_epochs(tiny_tokenizer):
+    texts = _real_captions()[:96]
+    counting = CountingTokenizer(tiny_tokenizer)
+    tokens = CaptionTokens(counting, 48)
+    rng = random.Random(1)
+    for _epoch in range(3):
+        order = rng.sample(texts, len(texts))
+        for start in range(0, len(order), 32):
+            tokens(order[start : start + 32] + order[start : start + 3])  # 3 captions twice in a batch
+    assert sorted(counting.seen) == sorted(set(texts))

@@ -3,7 +3,7 @@
 `CaptionTokens(tok, max_tokens)(texts)` returns what `tok(texts, padding="longest", truncation=True,
 max_length=max_tokens, return_tensors="pt")` returns (input_ids and attention_mask, right-padded), value for
 value. The tokenizer's call costs about 14 ms for the demo's 320 captions of a pretraining batch, half of it
-transformers' Python around the Rust tokenizer; a batch read from memory is padded in about 1 ms
+transformers' Python around the Rust tokenizer; a batch read from memory is padded in 0.2 ms
 (`bench/caption_tokens.py`).
 
 The memory is bounded: past `max_entries` captions, new ones are tokenised on every call and not kept (a CC3M
