@@ -1,6 +1,7 @@
 """Captions of a scene in any demo language, and the English->{id,es,ru,tr} phrase table of the demo."""
 
 import random
+from dataclasses import dataclass
 
 from ccrk.demo.scenes import Scene, SceneObject
 from ccrk.demo.vocabulary import LEXICON_EXTRA, LEXICON_LANGUAGES, VOCAB, LanguageVocab, inflect
@@ -35,28 +36,50 @@ def _join(vocab: LanguageVocab, clauses: list[str]) -> str:
     return clauses[0] if len(clauses) == 1 else sep.join(clauses[:-1]) + last_sep + clauses[-1]
 
 
+@dataclass(frozen=True)
+class CaptionPlan:
+    """What one caption says: the objects in caption order, which of them keep their size and position, the template."""
+
+    objects: tuple[SceneObject, ...]
+    with_size: tuple[bool, ...]
+    with_position: tuple[bool, ...]
+    template: int
+
+
+def caption_plan(scene: Scene, rng: random.Random) -> CaptionPlan:
+    """The draws behind a caption of `scene`, in the order `describe` makes them (its words aside)."""
+    if not scene.objects:
+        raise ValueError("cannot describe an empty scene")
+    objects = list(scene.objects)
+    rng.shuffle(objects)
+    drop_position = rng.randrange(len(objects)) if rng.random() < P_DROP_POSITION else -1
+    with_size = tuple(rng.random() >= P_DROP_SIZE for _ in objects)
+    template = rng.randrange(N_TEMPLATES)
+    with_position = tuple(i != drop_position for i in range(len(objects)))
+    return CaptionPlan(tuple(objects), with_size, with_position, template)
+
+
+def caption_text(plan: CaptionPlan, lang: str, variant: int | None = None) -> str:
+    """The caption `plan` stands for, in `lang` (with template `variant`, 0-2, in place of the plan's)."""
+    if lang not in VOCAB:
+        raise ValueError(f"unknown demo language {lang!r}; expected one of {sorted(VOCAB)}")
+    if variant is not None and not 0 <= variant < N_TEMPLATES:
+        raise ValueError(f"variant must be in 0..{N_TEMPLATES - 1}, got {variant}")
+    vocab = VOCAB[lang]
+    case, fmt = vocab.templates[plan.template if variant is None else variant]
+    clauses = [
+        _clause(vocab, obj, size, position, case)
+        for obj, size, position in zip(plan.objects, plan.with_size, plan.with_position, strict=True)
+    ]
+    return fmt.format(objects=_join(vocab, clauses))
+
+
 def describe(scene: Scene, lang: str, rng: random.Random, variant: int | None = None) -> str:
     """One caption of `scene` in `lang`; rng picks object order, omissions and template (or `variant`, 0-2).
 
     The rng is consumed alike in every language: equal rng states give parallel captions (translations).
     """
-    if lang not in VOCAB:
-        raise ValueError(f"unknown demo language {lang!r}; expected one of {sorted(VOCAB)}")
-    if not scene.objects:
-        raise ValueError("cannot describe an empty scene")
-    vocab = VOCAB[lang]
-    objects = list(scene.objects)
-    rng.shuffle(objects)
-    drop_position = rng.randrange(len(objects)) if rng.random() < P_DROP_POSITION else -1
-    with_size = [rng.random() >= P_DROP_SIZE for _ in objects]
-    template = rng.randrange(N_TEMPLATES)  # drawn even when `variant` is given, to keep the rng in step
-    if variant is not None:
-        if not 0 <= variant < N_TEMPLATES:
-            raise ValueError(f"variant must be in 0..{N_TEMPLATES - 1}, got {variant}")
-        template = variant
-    case, fmt = vocab.templates[template]
-    clauses = [_clause(vocab, obj, with_size[i], i != drop_position, case) for i, obj in enumerate(objects)]
-    return fmt.format(objects=_join(vocab, clauses))
+    return caption_text(caption_plan(scene, rng), lang, variant)
 
 
 def lexicon_entries() -> list[dict[str, str]]:

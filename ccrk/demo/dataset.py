@@ -19,7 +19,7 @@ from typing import Any
 
 from PIL import Image
 
-from ccrk.demo.captions import describe, lexicon_entries
+from ccrk.demo.captions import CaptionPlan, caption_plan, describe, lexicon_entries
 from ccrk.demo.scenes import Scene, draw_scene, sample_scene
 from ccrk.demo.vocabulary import LEXICON_LANGUAGES, VOCAB
 from ccrk.io import atomic_open, atomic_path, write_jsonl
@@ -59,7 +59,7 @@ def _make_images(
     images = []
     for i, id_ in enumerate(ids):
         key = f"{split}:{i}"
-        rng = random.Random(f"{seed}:scene:{key}")
+        rng = scene_rng(seed, key)
         scene = sample_scene(rng)
         rel = path_of(id_)
         _save_jpeg(draw_scene(scene, image_size, rng), image_root / rel)
@@ -72,8 +72,18 @@ def _save_jpeg(image: Image.Image, path: Path) -> None:
         image.save(tmp, format="JPEG", quality=JPEG_QUALITY)
 
 
+def scene_rng(seed: int, key: str) -> random.Random:
+    """The rng of image `key` ("{split}:{index}"): it samples the scene, then draws it."""
+    return random.Random(f"{seed}:scene:{key}")
+
+
+def caption_rng(seed: int, key: str, lang: str, tag: str) -> random.Random:
+    """The rng of one caption: image `key`, language and tag ("test", or the attempt number of a training caption)."""
+    return random.Random(f"{seed}:caption:{key}:{lang}:{tag}")
+
+
 def _caption(seed: int, image: DemoImage, lang: str, tag: str) -> str:
-    return describe(image.scene, lang, random.Random(f"{seed}:caption:{image.key}:{lang}:{tag}"))
+    return describe(image.scene, lang, caption_rng(seed, image.key, lang, tag))
 
 
 def _distinct_captions(seed: int, image: DemoImage, lang: str, n: int) -> list[str]:
@@ -207,6 +217,20 @@ def _write_xflickrco_test(
             records.append(_record([caption], im))
         write_jsonl(annotations / "xFlickrCO" / "annotations" / lang / "test.jsonl", records)
     return test_images
+
+
+def xflickrco_test_plans(seed: int, n_test: int, lang: str) -> list[tuple[Scene, CaptionPlan]]:
+    """Each xFlickrCO test image's scene and what its `lang` caption says, in drawing order (not file order)."""
+    plans = []
+    for split, n in (("test_flickr", (n_test + 1) // 2), ("test_coco", n_test // 2)):
+        for i in range(n):
+            key = f"{split}:{i}"
+            tag = (
+                "0" if lang == "en" and split == "test_flickr" else "test"
+            )  # en Flickr: first Flickr30K caption
+            scene = sample_scene(scene_rng(seed, key))
+            plans.append((scene, caption_plan(scene, caption_rng(seed, key, lang, tag))))
+    return plans
 
 
 def _write_fewshot(seed, annotations: Path, pool: list[DemoImage], sizes, languages) -> None:
