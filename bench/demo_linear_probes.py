@@ -86,7 +86,7 @@ def main(argv=None) -> None:
     ap.add_argument("--threads", type=int, default=2)
     a = ap.parse_args(argv)
     if a.random_init == bool(a.model):
-        ap.error("give MODEL or --random-init, not both")
+        ap.error("give one of MODEL and --random-init")
     torch.set_num_threads(a.threads)
     tok = load_tokenizer(a.tokenizer)
     if a.random_init:

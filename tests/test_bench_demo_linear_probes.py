@@ -37,10 +37,8 @@ def test_features_and_labels_of_one_object_scenes(tiny_model, tiny_tokenizer):
     d = tiny_model.cfg.embed_dim
     assert feats["image ITC feature"].shape == (12, d) and feats["text ITC feature, ja"].shape == (12, d)
     width = feats["image pooled token"].shape[1]
-    assert feats["image patch tokens, flattened"].shape == (
-        12,
-        width * 16,
-    )  # 32 px: 8x8 patches merged to 4x4
+    # 32 px: 8x8 patches merged to 4x4 tokens
+    assert feats["image patch tokens, flattened"].shape == (12, width * 16)
     # the pooled token is the patch tokens' mean (the model's average pooling)
     tokens = feats["image patch tokens, flattened"].view(12, 16, width)
     assert torch.allclose(feats["image pooled token"], tokens.mean(1), atol=1e-5)

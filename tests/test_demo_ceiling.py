@@ -51,7 +51,7 @@ def test_binding_and_left_out_phrases():
     assert not bench.fits(green, bench.said(swapped_a[1], ("colour", "shape")), ("colour", "shape"), False)
     # position stated only for one object of b: a's scene has blue at right too, but red is at left in both
     a_scene, _ = swapped_a
-    b_scene, b_plan = swapped_b
+    _, b_plan = swapped_b
     b_dropped = CaptionPlan(b_plan.objects, b_plan.with_size, (False, True), 0)
     stated = bench.said(b_dropped, ("colour", "cell"))
     assert stated == [("red", None), ("blue", "right")]

@@ -160,6 +160,11 @@ def _check_arguments(languages, sizes: dict, fewshot_sizes, captions_per_train_i
         raise ValueError(f"image_size must be >= 12 pixels (4 per grid cell), got {image_size}")
 
 
+def xflickrco_test_halves(n_test: int) -> dict[str, int]:
+    """Images of the xFlickrCO test set's two halves: the Flickr one takes the odd image."""
+    return {"test_flickr": (n_test + 1) // 2, "test_coco": n_test // 2}
+
+
 def draw_images(
     seed: int, image_root: Path, image_size: int, sizes: dict, fewshot_sizes
 ) -> dict[str, list[DemoImage]]:
@@ -168,14 +173,15 @@ def draw_images(
     id_rng = random.Random(f"{seed}:ids")
     taken: set[str] = set()
     ids = {
-        "test_flickr": _unique_flickr_ids(id_rng, (sizes["n_test"] + 1) // 2, taken),
+        "test_flickr": _unique_flickr_ids(
+            id_rng, xflickrco_test_halves(sizes["n_test"])["test_flickr"], taken
+        ),
         "fewshot": _unique_flickr_ids(id_rng, max(fewshot_sizes, default=0), taken),
         "valid": _unique_flickr_ids(id_rng, sizes["n_valid"], taken),
         "train": _unique_flickr_ids(id_rng, sizes["n_train"], taken),
     }
-    coco_ids = id_rng.sample(
-        range(1, COCO_MAX_ID + 1), sizes["n_test"] // 2
-    )  # random order, like the real COCO half
+    # random order, like the real COCO half
+    coco_ids = id_rng.sample(range(1, COCO_MAX_ID + 1), xflickrco_test_halves(sizes["n_test"])["test_coco"])
 
     flickr_path = lambda id_: f"{FLICKR_DIR}/{id_}.jpg"  # noqa: E731
     coco_path = lambda id_: f"{COCO_DIR}/COCO_val2014_{id_:012d}.jpg"  # noqa: E731
@@ -222,12 +228,11 @@ def _write_xflickrco_test(
 def xflickrco_test_plans(seed: int, n_test: int, lang: str) -> list[tuple[Scene, CaptionPlan]]:
     """Each xFlickrCO test image's scene and what its `lang` caption says, in drawing order (not file order)."""
     plans = []
-    for split, n in (("test_flickr", (n_test + 1) // 2), ("test_coco", n_test // 2)):
+    for split, n in xflickrco_test_halves(n_test).items():
         for i in range(n):
             key = f"{split}:{i}"
-            tag = (
-                "0" if lang == "en" and split == "test_flickr" else "test"
-            )  # en Flickr: first Flickr30K caption
+            # English Flickr images reuse their first Flickr30K caption: `_distinct_captions`' attempt 0
+            tag = "0" if lang == "en" and split == "test_flickr" else "test"
             scene = sample_scene(scene_rng(seed, key))
             plans.append((scene, caption_plan(scene, caption_rng(seed, key, lang, tag))))
     return plans
