@@ -2,6 +2,7 @@
 
 import os
 import random
+import sys
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,22 @@ go_offline()  # never let a test touch a model hub
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = REPO / "tests" / "fixtures"  # real public-data samples; SOURCE.md in each folder
+
+
+def snakemake_command(workdir, *args) -> list[str]:
+    """`snakemake` on this repository's Snakefile with `workdir` as its working directory, then `args`."""
+    snakefile = str(REPO / "Snakefile")
+    return [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "--snakefile",
+        snakefile,
+        "--directory",
+        str(workdir),
+        *map(str, args),
+    ]
+
 
 TINY_MODEL = {
     "vision": {

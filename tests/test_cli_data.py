@@ -8,7 +8,7 @@ import sys
 import pytest
 import yaml
 
-from tests.conftest import FIXTURES, REPO
+from tests.conftest import FIXTURES, REPO, snakemake_command
 from tests.test_reformat import COCO_CN, KARPATHY, M30K, _yj
 from tests.test_wit import _b64_png, _urls
 
@@ -68,10 +68,12 @@ def rule_run(tmp_path_factory):
     cfg["protocols"] = {"wit_zeroshot": {"languages": ["tr"]}, "mscoco": {"folds": {"en": 1, "ja": 1}}}
     (tmp / "config.yaml").write_text(yaml.safe_dump(cfg))
     out = subprocess.run(
-        [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(tmp),
-         "--cores", "2", *RULE_TARGETS, "--configfile", str(tmp / "config.yaml")],
-        capture_output=True, text=True, cwd=tmp, timeout=600,
-    )  # fmt: skip
+        snakemake_command(tmp, "--cores", 2, *RULE_TARGETS, "--configfile", tmp / "config.yaml"),
+        capture_output=True,
+        text=True,
+        cwd=tmp,
+        timeout=600,
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     return tmp
 

@@ -12,7 +12,7 @@ from ccrk.formats.iglue import read_iglue
 from ccrk.formats.image_policy import MissingImages
 from ccrk.formats.mscoco import mscoco_files, read_coco_cn, read_karpathy
 from ccrk.formats.multi30k import read_lines, write_multi30k
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, snakemake_command
 
 RAW = FIXTURES
 M30K = RAW / "multi30k" / "data"
@@ -257,7 +257,6 @@ def test_coco_cn_bad_lines_name_file_and_line(tmp_path):
 def test_rules_run_from_the_raw_fixtures(tmp_path):
     """One Snakemake run of every real-data rule on the raw fixtures (and a local image server), then nothing left."""
     import subprocess
-    import sys
 
     import yaml
 
@@ -307,20 +306,7 @@ def test_rules_run_from_the_raw_fixtures(tmp_path):
         "results/annotations/wit/test.report.json",
         "results/download/cc3m/report.json",
     ]
-    cmd = [
-        sys.executable,
-        "-m",
-        "snakemake",
-        "--snakefile",
-        str(REPO / "Snakefile"),
-        "--directory",
-        str(tmp_path),
-        "--configfile",
-        str(tmp_path / "config.yaml"),
-        "--cores",
-        "2",
-        *targets,
-    ]
+    cmd = snakemake_command(tmp_path, "--configfile", tmp_path / "config.yaml", "--cores", 2, *targets)
     with ImageServer() as server:
         (tmp_path / "urls.tsv").write_text(
             f"a\t{server.url}/good/1.jpg\nb\t{server.url}/missing\nc\t{server.url}/x\n"

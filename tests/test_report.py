@@ -2,7 +2,6 @@
 
 import json
 import subprocess
-import sys
 
 import pandas as pd
 import pytest
@@ -11,9 +10,7 @@ import yaml
 from ccrk.plots import bar_chart
 from ccrk.protocols import MRV_TABLES, TABLES
 from ccrk.tables import ITC_COLUMNS, TABLE_COLUMNS, mrv_table, retrieval_table, write_table
-from tests.conftest import REPO
-
-SNAKEMAKE = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile")]
+from tests.conftest import REPO, snakemake_command
 
 
 def _placeholders(workdir, cfg) -> None:
@@ -54,7 +51,7 @@ def every_protocol(tmp_path_factory):
 
 def _run(workdir, configfile, *args):
     return subprocess.run(
-        [*SNAKEMAKE, "--directory", str(workdir), "--configfile", str(configfile), *args],
+        snakemake_command(workdir, "--configfile", configfile, *args),
         capture_output=True,
         text=True,
         cwd=workdir,

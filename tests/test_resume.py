@@ -13,7 +13,7 @@ from torch import nn
 
 from ccrk.resume import Preempted
 from ccrk.train import OptimConfig, epoch_loader, train_loop
-from tests.conftest import REPO, TINY_MODEL
+from tests.conftest import REPO, TINY_MODEL, snakemake_command
 
 STEPS_PER_EPOCH, EPOCHS = 4, 2
 
@@ -108,20 +108,7 @@ def _tiny_config(path):
 
 
 def _snakemake(workdir, configfile, *args, **popen):
-    cmd = [
-        sys.executable,
-        "-m",
-        "snakemake",
-        "--snakefile",
-        str(REPO / "Snakefile"),
-        "--directory",
-        str(workdir),
-        "--configfile",
-        str(configfile),
-        "--cores",
-        "1",
-        *args,
-    ]
+    cmd = snakemake_command(workdir, "--configfile", configfile, "--cores", 1, *args)
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **popen)
 
 

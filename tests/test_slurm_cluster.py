@@ -13,7 +13,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -22,7 +21,7 @@ import torch
 import yaml
 
 from ccrk.launch import launch_command
-from tests.conftest import REPO, TINY_MODEL
+from tests.conftest import REPO, TINY_MODEL, snakemake_command
 
 PROFILE = REPO / "profiles" / "slurm"
 GPU_RULE = re.compile(r"^(pretrain|finetune|evaluate)(_.+)?$")
@@ -259,17 +258,7 @@ def test_demo_stages_through_the_profile_on_a_real_slurm(slurm_cluster, tmp_path
         "-s",
         "KILL",
         "300",
-        sys.executable,
-        "-m",
-        "snakemake",
-        "--snakefile",
-        str(REPO / "Snakefile"),
-        "--directory",
-        str(tmp_path),
-        "--configfile",
-        str(configfile),
-        "--profile",
-        str(PROFILE),
+        *snakemake_command(tmp_path, "--configfile", configfile, "--profile", PROFILE),
         # test speed only: first status check after 2 s (default 40), one thread per job, keep the job logs
         "--slurm-init-seconds-before-status-checks",
         "2",

@@ -16,7 +16,7 @@ from ccrk.io import write_jsonl
 from ccrk.translate import build_translator, shard_bounds, translate_shard
 from ccrk.translate.progress import progress_path
 from ccrk.translate.scores import translation_scores
-from tests.conftest import REPO
+from tests.conftest import REPO, snakemake_command
 
 
 @pytest.fixture
@@ -210,18 +210,9 @@ def test_ctranslate2_dag_converts_once_then_translates_every_shard(tmp_path):
     )
     configfile = tmp_path / "ct2.yaml"
     configfile.write_text(yaml.safe_dump(cfg))
-    cmd = [
-        *(
-            sys.executable,
-            "-m",
-            "snakemake",
-            "--snakefile",
-            str(REPO / "Snakefile"),
-            "--directory",
-            str(tmp_path),
-        ),
-        *("--configfile", str(configfile), "--dry-run", "--cores", "1", "results/translate/report.json"),
-    ]
+    cmd = snakemake_command(
+        tmp_path, "--configfile", configfile, "--dry-run", "--cores", 1, "results/translate/report.json"
+    )
     out = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path, timeout=300)
     assert out.returncode != 0 and "m2m100" in out.stderr + out.stdout  # the model directory is an input
     (tmp_path / "m2m100").mkdir()

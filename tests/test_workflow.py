@@ -12,9 +12,8 @@ import pytest
 import yaml
 
 from ccrk.tables import ITC_COLUMNS, TABLE_COLUMNS
-from tests.conftest import REPO
+from tests.conftest import REPO, snakemake_command
 
-SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 TARGETS = ["results/xflickrco_table.csv", "results/xflickrco_mrv.csv"]
 TEST_LANGS = ["de", "en", "es", "id", "ja", "ru", "tr", "zh"]
 
@@ -29,16 +28,7 @@ def _write_config(path: Path, cfg: dict) -> Path:
 
 
 def _snakemake(workdir, configfile, *args, timeout=900):
-    cmd = [
-        *SNAKEMAKE,
-        "--snakefile",
-        str(REPO / "Snakefile"),
-        "--directory",
-        str(workdir),
-        "--configfile",
-        str(configfile),
-        *args,
-    ]
+    cmd = snakemake_command(workdir, "--configfile", configfile, *args)
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=workdir)
 
 
@@ -109,7 +99,9 @@ def test_missing_init_weights_stop_the_dag_before_any_job(tmp_path):
 
 
 def test_lint_is_clean():
-    out = subprocess.run([*SNAKEMAKE, "--lint"], capture_output=True, text=True, cwd=REPO, timeout=300)
+    out = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--lint"], capture_output=True, text=True, cwd=REPO, timeout=300
+    )
     assert out.returncode == 0, out.stdout + out.stderr
 
 
