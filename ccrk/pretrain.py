@@ -185,6 +185,7 @@ def run_pretraining(
         device=torch.device(device),
         gather_grad_mode=cfg.gather_grad,
         precision=cfg.precision,
+        find_unused_parameters=False,  # every parameter gets a gradient (tests/test_model.py)
         run_id=fingerprint(
             model.cfg.to_dict(),
             {**result_fingerprint_fields("pretrain", cfg), **order},

@@ -224,14 +224,22 @@ class _Objective(torch.nn.Module):
         return self.loss_fn(batch)
 
 
-def data_parallel(model, loss_fn, device: torch.device) -> torch.nn.Module:
-    """model + loss as one module; under DDP when this process is one of several."""
+def data_parallel(
+    model, loss_fn, device: torch.device, find_unused_parameters: bool = True
+) -> torch.nn.Module:
+    """model + loss as one module; under DDP when this process is one of several.
+
+    `find_unused_parameters` (DDP's flag, the original's setting): needed where the loss leaves parameters
+    without a gradient (fine-tuning: the MLM head); where every parameter gets one (pretraining), False spares
+    DDP a walk over the autograd graph at every step, and its warning that the walk found nothing.
+    """
     objective = _Objective(model, loss_fn)
     if world_size() == 1:
         return objective
     ids = [device.index] if device.type == "cuda" else None
-    # the fine-tuning loss leaves the MLM head unused, as in the original (find_unused_parameters=True there too)
-    return torch.nn.parallel.DistributedDataParallel(objective, device_ids=ids, find_unused_parameters=True)
+    return torch.nn.parallel.DistributedDataParallel(
+        objective, device_ids=ids, find_unused_parameters=find_unused_parameters
+    )
 
 
 def train_loop(
@@ -250,6 +258,7 @@ def train_loop(
     run_id: str = "",
     gather_grad_mode: str = "full",
     precision: str = "fp32",
+    find_unused_parameters: bool = True,
 ) -> LoopState:
     """Train for epochs x steps_per_epoch optimizer steps, resuming from `state_path` if it exists.
 
@@ -259,6 +268,7 @@ def train_loop(
     other settings is ignored, never resumed. SIGTERM saves the state and raises `Preempted`. In a process
     group the model runs under DDP; `gather_grad_mode` picks the backward of the feature all-gather
     (ccrk.distributed.all_gather_with_grad). `precision` (fp32, fp16, bf16): see `autocast_context`.
+    `find_unused_parameters`: see `data_parallel`.
     """
     total = epochs * steps_per_epoch
     if total <= 0:
@@ -266,7 +276,7 @@ def train_loop(
             f"nothing to train: {epochs} epochs x {steps_per_epoch} steps (dataset smaller than a batch?)"
         )
     run = _TrainingRun.start(model, optim_cfg, new_params, total, device, precision, state_path, run_id)
-    step_fn = data_parallel(model, loss_fn, device)
+    step_fn = data_parallel(model, loss_fn, device, find_unused_parameters)
     run.log_start()
     model.train()
     run.t0 = time.time()

@@ -72,6 +72,28 @@ def test_pretrain_step_learns_and_clamps_temperature(tiny_model):
     assert loss.item() < first
 
 
+def _without_gradient(model, losses) -> set[str]:
+    model.zero_grad(set_to_none=True)
+    sum(losses.values()).backward()
+    return {n for n, p in model.named_parameters() if p.requires_grad and p.grad is None}
+
+
+@pytest.mark.parametrize("lean_fusion", [False, True])
+@pytest.mark.parametrize("hard_negatives, k", [(True, 3), (False, 3), (True, 1)])
+def test_pretraining_gives_every_parameter_a_gradient(
+    tiny_model, monkeypatch, lean_fusion, hard_negatives, k
+):
+    """What lets pretraining run DDP without find_unused_parameters; fine-tuning leaves the MLM head out."""
+    images, ids, att, pos, labels = _batch(tiny_model, k=k)
+    monkeypatch.setattr(tiny_model, "lean_fusion", lean_fusion)
+    out = tiny_model.forward_pretrain(images, ids, att, ids, pos, labels, k=k, hard_negatives=hard_negatives)
+    assert _without_gradient(tiny_model, out) == set()
+    out = tiny_model.forward_finetune(*_batch(tiny_model, k=1)[:3], torch.tensor([0, 0, 1, 2]))
+    assert _without_gradient(tiny_model, out) == {
+        n for n, _ in tiny_model.named_parameters() if "mlm_head" in n
+    }
+
+
 def test_finetune_forward_has_itc_and_itm(tiny_model):
     images, ids, att, *_ = _batch(tiny_model, b=4, k=1)
     out = tiny_model.forward_finetune(images, ids, att, torch.tensor([0, 0, 1, 2]))
