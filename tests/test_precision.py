@@ -105,14 +105,14 @@ def spied_steps(monkeypatch):
 
     real_data_parallel = train.data_parallel
 
-    def spy_data_parallel(model, loss_fn, device):
+    def spy_data_parallel(model, loss_fn, device, *args):
         def recording(batch):
             seen[-1].setdefault("autocast", []).append(
                 torch.get_autocast_dtype("cpu") if torch.is_autocast_enabled("cpu") else None
             )
             return loss_fn(batch)
 
-        return real_data_parallel(model, recording, device)
+        return real_data_parallel(model, recording, device, *args)
 
     monkeypatch.setattr(train, "autocast_context", fake_context)
     monkeypatch.setattr(train, "optimizer_step", spy_step)
