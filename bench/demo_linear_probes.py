@@ -24,6 +24,7 @@ from ccrk.data.transforms import eval_transform
 from ccrk.demo import scenes
 from ccrk.demo.captions import describe
 from ccrk.models import load_model
+from ccrk.retrieval import encode_texts
 from ccrk.tokenizer import load_tokenizer
 
 REPO = Path(__file__).resolve().parents[1]
@@ -64,11 +65,11 @@ def probe_features(model, tok, n: int, langs: list[str], image_size: int, seed: 
     img = model.encode_image(torch.stack(images))
     feats = {"image pooled token": img.tokens[:, 0], "image ITC feature": img.feat}
     feats["image patch tokens, flattened"] = img.tokens[:, 1:].flatten(1)
-    for lang, texts in captions.items():
-        batch = tok(texts, padding=True, truncation=True, max_length=max_tokens, return_tensors="pt")
-        feats[f"text ITC feature, {lang}"] = model.encode_text(
-            batch["input_ids"], batch["attention_mask"]
-        ).feat
+    for (
+        lang,
+        texts,
+    ) in captions.items():  # cleaned and tokenised as evaluation does (the demo's max_words: 40)
+        feats[f"text ITC feature, {lang}"] = encode_texts(model, tok, texts, 128, max_tokens, 40, "cpu").feat
     return feats, torch.tensor(labels)
 
 
