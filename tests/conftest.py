@@ -17,17 +17,8 @@ FIXTURES = REPO / "tests" / "fixtures"  # real public-data samples; SOURCE.md in
 
 def snakemake_command(workdir, *args) -> list[str]:
     """`snakemake` on this repository's Snakefile with `workdir` as its working directory, then `args`."""
-    snakefile = str(REPO / "Snakefile")
-    return [
-        sys.executable,
-        "-m",
-        "snakemake",
-        "--snakefile",
-        snakefile,
-        "--directory",
-        str(workdir),
-        *map(str, args),
-    ]
+    snakemake = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile")]
+    return [*snakemake, "--directory", str(workdir), *map(str, args)]
 
 
 TINY_MODEL = {

@@ -172,16 +172,15 @@ def draw_images(
     # ids first, in a fixed order, so the test set does not change when only the training sizes do
     id_rng = random.Random(f"{seed}:ids")
     taken: set[str] = set()
+    halves = xflickrco_test_halves(sizes["n_test"])
     ids = {
-        "test_flickr": _unique_flickr_ids(
-            id_rng, xflickrco_test_halves(sizes["n_test"])["test_flickr"], taken
-        ),
+        "test_flickr": _unique_flickr_ids(id_rng, halves["test_flickr"], taken),
         "fewshot": _unique_flickr_ids(id_rng, max(fewshot_sizes, default=0), taken),
         "valid": _unique_flickr_ids(id_rng, sizes["n_valid"], taken),
         "train": _unique_flickr_ids(id_rng, sizes["n_train"], taken),
     }
     # random order, like the real COCO half
-    coco_ids = id_rng.sample(range(1, COCO_MAX_ID + 1), xflickrco_test_halves(sizes["n_test"])["test_coco"])
+    coco_ids = id_rng.sample(range(1, COCO_MAX_ID + 1), halves["test_coco"])
 
     flickr_path = lambda id_: f"{FLICKR_DIR}/{id_}.jpg"  # noqa: E731
     coco_path = lambda id_: f"{COCO_DIR}/COCO_val2014_{id_:012d}.jpg"  # noqa: E731
