@@ -81,6 +81,10 @@ class Protocols:
         by_setting = p.get("by_setting", {}).get(setting, {})
         return deep_merge(self.config.get(stage, {}), p.get(stage), by_setting.get(stage))
 
+    def threads(self, dataset: str, setting: str) -> int:
+        """CPU threads of each fine-tuning and evaluation job of a run: speed only, never a param."""
+        return self.protocol(dataset, setting)["threads"]
+
     def finetune_config(self, dataset: str, setting: str) -> dict:
         return self._stage(dataset, setting, "finetune")
 

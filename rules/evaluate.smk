@@ -33,7 +33,7 @@ for _dataset, _settings in (
             setting=_settings,
         conda:
             "../environment.yml"
-        threads: 8
+        threads: setting_threads(_dataset)
         resources:
             **speed("evaluate", setting_config("evaluate", _dataset)),
         params:
@@ -62,7 +62,7 @@ rule evaluate_per_language:
         run=PER_LANGUAGE_RUN,
     conda:
         "../environment.yml"
-    threads: 8
+    threads: run_threads
     resources:
         **speed("evaluate", run_config("evaluate")),
     params:

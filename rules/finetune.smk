@@ -14,7 +14,7 @@ rule finetune:
         run=RUN_PATTERN,
     conda:
         "../environment.yml"
-    threads: 8
+    threads: run_threads
     resources:
         **speed("finetune", run_config("finetune")),
         **speed("evaluate", run_config("evaluate")),

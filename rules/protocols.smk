@@ -46,6 +46,16 @@ def setting_config(stage, dataset):
     return lambda wc: _stage_config(stage)(dataset, wc.setting)
 
 
+def run_threads(wc):
+    """The job's CPU threads: its run's protocol `threads` (small per-language jobs run side by side on 1 each)."""
+    return PROTOCOLS.threads(*PROTOCOLS.parse_run(wc.run)[:2])
+
+
+def setting_threads(dataset):
+    """wildcards -> the CPU threads of `dataset`'s run {setting}."""
+    return lambda wc: PROTOCOLS.threads(dataset, wc.setting)
+
+
 def table_keys(rows):
     """Row keys of a table as plain lists (params hold builtins): [lang] or [setting, lang]."""
     return [list(k) if isinstance(k, tuple) else [k] for k in rows]

@@ -30,7 +30,7 @@ for _dataset, _protocols in ZS_DATASETS.items():
             f"logs/zeroshot/{{model}}/{_dataset}.log",
         conda:
             "../environment.yml"
-        threads: 8
+        threads: ZS["threads"]
         params:
             model=lambda wc: spec_dict(ZS_MODELS[wc.model]),
             tokenizer=lambda wc: (

@@ -125,3 +125,13 @@ def test_schema_rejects_a_bad_protocol_key():
         _protocols(selection="on_test")
     with pytest.raises(Exception, match="Additional properties|unexpected"):
         _protocols(multi30k={"setings": ["en"]})
+
+
+def test_threads_per_job_come_from_the_protocol_and_default_to_eight():
+    p = _protocols(multi30k={"enabled": True, "threads": 3})
+    assert p.threads("xflickrco", "fewshot") == 1  # the demo's: one small job per language, side by side
+    assert p.threads("xflickrco", "zeroshot") == 8  # the schema default (Snakemake caps it at --cores)
+    # every setting of the protocol
+    assert p.threads("multi30k", "single") == p.threads("multi30k", "en") == 3
+    with pytest.raises(Exception, match="threads|minimum"):
+        _protocols(xflickrco_fewshot={"threads": 0})

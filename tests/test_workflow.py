@@ -32,6 +32,15 @@ def _snakemake(workdir, configfile, *args, timeout=900):
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=workdir)
 
 
+def job_threads(log: str) -> dict[str, set[int]]:
+    """Rule -> the thread counts its jobs ran with, read from Snakemake's job records (no `threads:` line: 1)."""
+    threads: dict[str, set[int]] = {}
+    for job in re.finditer(r"^(?:local)?rule (\w+):\n((?: {4}.*\n)+)", log, re.M):
+        count = re.search(r"^ {4}threads: (\d+)$", job[2], re.M)
+        threads.setdefault(job[1], set()).add(int(count[1]) if count else 1)
+    return threads
+
+
 def planned_jobs(workdir, configfile) -> dict[str, int]:
     """Rule -> job count of a dry-run, read from Snakemake's job stats table."""
     out = _snakemake(workdir, configfile, "--dry-run", "--cores", "1", *TARGETS)
@@ -244,13 +253,13 @@ def test_same_values_in_another_key_order_rerun_nothing(demo_run, tmp_path):
 
 @pytest.mark.slow
 def test_speed_only_settings_rerun_nothing(demo_run, tmp_path):
-    """Workers, checkpoint interval and evaluation batch sizes reach the jobs as resources, not params."""
+    """Workers, checkpoint interval and evaluation batch sizes reach the jobs as resources, threads as threads."""
     workdir, configfile = demo_run
     cfg = yaml.safe_load(configfile.read_text())
     for stage in ("pretrain", "finetune"):
         cfg[stage].update(num_workers=cfg[stage]["num_workers"] + 2, save_every=cfg[stage]["save_every"] * 3)
     cfg["evaluate"].update(batch_size=7, fusion_batch_size=33)
-    cfg["protocols"]["xflickrco_zeroshot"]["evaluate"] = {"batch_size": 5}
+    cfg["protocols"]["xflickrco_zeroshot"].update(evaluate={"batch_size": 5}, threads=1)
     assert planned_jobs(workdir, _write_config(tmp_path / "speed.yaml", cfg)) == {}
 
 
@@ -302,6 +311,9 @@ def test_demo_fewshot_runs_from_the_english_model_and_lifts_the_zero_shot_langua
     out = _snakemake(workdir, configfile, "--cores", "2", *targets)
     assert out.returncode == 0, out.stderr[-5000:]
     assert "rule pretrain:" not in out.stderr and "rule evaluate_xflickrco:" not in out.stderr  # reused
+    # protocols.xflickrco_fewshot.threads: 1, so the two cores run two languages' jobs at once
+    threads = job_threads(out.stderr)
+    assert threads["finetune"] == {1} and threads["evaluate_per_language"] == {1}
     table = pd.read_csv(workdir / "results" / "xflickrco_fewshot_table.csv").set_index("lang")
     assert list(table.index) == [*TEST_LANGS, "avg"] and set(table["selection"]) == {"validation"}
     zero = pd.read_csv(workdir / "results" / "xflickrco_table.csv").set_index("lang")
@@ -334,6 +346,7 @@ def test_zeroshot_leaderboard_of_the_demo_model_and_two_tiny_dual_encoders(demo_
     out = _snakemake(workdir, configfile, "--cores", "8", "results/zeroshot_leaderboard.csv")
     assert out.returncode == 0, out.stderr[-5000:]
     assert "rule pretrain:" not in out.stderr and "rule finetune:" not in out.stderr  # the demo model, reused
+    assert job_threads(out.stderr)["zeroshot_xflickrco"] == {1}  # zeroshot.threads: small jobs side by side
     board = pd.read_csv(workdir / "results" / "zeroshot_leaderboard.csv").set_index(["model", "scoring"])
     assert list(board.index)[:4] == [
         ("ccrk-demo", "itc+itm"),
