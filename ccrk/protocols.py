@@ -82,7 +82,7 @@ class Protocols:
         return deep_merge(self.config.get(stage, {}), p.get(stage), by_setting.get(stage))
 
     def threads(self, dataset: str, setting: str) -> int:
-        """CPU threads of each fine-tuning and evaluation job of a run: speed only, never a param."""
+        """CPU threads of each fine-tuning and evaluation job of a run: never a param (a change reruns nothing)."""
         return self.protocol(dataset, setting)["threads"]
 
     def finetune_config(self, dataset: str, setting: str) -> dict:
